@@ -1,0 +1,196 @@
+//! Private copies of a binary: a sealed memfd, an O_TMPFILE, or an unlinked
+//! temp file. They cost one copy of the binary per call but share no page
+//! cache with the host's file, which is why `hardened` mode wants them.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
+use rustix::io::Errno;
+
+use crate::sys::{self, CopyStep, SysError};
+use crate::Failure;
+
+/// The seals that make a memfd immutable: no writes, no size change, and no
+/// way to remove these seals again.
+pub const REQUIRED_SEALS: SealFlags = SealFlags::SEAL
+    .union(SealFlags::SHRINK)
+    .union(SealFlags::GROW)
+    .union(SealFlags::WRITE);
+
+/// Where the bytes come from.
+pub enum Source<'a> {
+    Fd(BorrowedFd<'a>),
+    Bytes(&'a [u8]),
+}
+
+/// Copy `src` into `dst` in the kernel where possible and return the byte count.
+///
+/// copy_file_range is a page-cache-to-page-cache copy (or a reflink on some
+/// filesystems); sendfile is the fallback across filesystems; read/write only
+/// where neither works (e.g. procfs-backed sources).
+pub fn copy_all(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<u64, SysError> {
+    let mut total: u64 = 0;
+    let mut use_cfr = true;
+    let mut use_sendfile = true;
+    loop {
+        let step = if use_cfr {
+            sys::copy_file_range(src, dst)?
+        } else if use_sendfile {
+            sys::sendfile(src, dst)?
+        } else {
+            let mut buf = vec![0u8; 1 << 20];
+            let n = sys::read(src, &mut buf)?;
+            sys::write_all(dst, &buf[..n])?;
+            CopyStep::Copied(n)
+        };
+        match step {
+            CopyStep::Copied(0) => return Ok(total),
+            CopyStep::Copied(n) => total += n as u64,
+            // Only switch methods before the first byte: a mid-copy failure
+            // must not leave a half-copied file behind a different offset.
+            CopyStep::Unsupported(e) if total == 0 => {
+                tracing::trace!(errno = %e, cfr = use_cfr, "in-kernel copy unavailable, falling back");
+                if use_cfr {
+                    use_cfr = false;
+                } else {
+                    use_sendfile = false;
+                }
+            }
+            CopyStep::Unsupported(e) => {
+                return Err(SysError::new("copy (mid-file)", "binary copy", e));
+            }
+        }
+    }
+}
+
+fn fill(dst: BorrowedFd<'_>, source: &Source<'_>, expected: Option<u64>) -> Result<u64, Failure> {
+    let copied = match source {
+        Source::Fd(fd) => copy_all(*fd, dst)?,
+        Source::Bytes(bytes) => {
+            sys::write_all(dst, bytes)?;
+            bytes.len() as u64
+        }
+    };
+    let size = sys::fstat(dst)?.st_size as u64;
+    if size != copied || expected.is_some_and(|e| e != copied) {
+        return Err(Failure::Unsuitable(format!(
+            "short copy: copied {copied} bytes, file has {size}, expected {expected:?}"
+        )));
+    }
+    Ok(copied)
+}
+
+/// A sealed, executable memfd holding a copy of `source`.
+pub fn sealed_memfd(name: &str, source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
+    let base = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+    // Linux 6.3 added MFD_EXEC (and vm.memfd_noexec, which may forbid
+    // executable memfds unless MFD_EXEC is passed); older kernels reject the
+    // unknown flag with EINVAL, so retry without it.
+    let fd = match sys::memfd_create(name, base | MemfdFlags::EXEC) {
+        Err(e) if e.errno == Errno::INVAL => sys::memfd_create(name, base)?,
+        other => other?,
+    };
+    let copied = fill(fd.as_fd(), source, expected)?;
+    sys::fchmod(fd.as_fd(), 0o511)?;
+    // F_SEAL_EXEC (6.3+) freezes the mode bits so nobody can make the copy
+    // non-executable or setuid later; unknown on older kernels (EINVAL).
+    match sys::add_seals(fd.as_fd(), SealFlags::EXEC) {
+        Err(e) if e.errno == Errno::INVAL => tracing::debug!("F_SEAL_EXEC not supported by this kernel"),
+        other => other?,
+    }
+    sys::add_seals(fd.as_fd(), REQUIRED_SEALS)?;
+    let seals = sys::get_seals(fd.as_fd())?;
+    if !seals.contains(REQUIRED_SEALS) {
+        return Err(Failure::Unsuitable(format!("memfd seals are {seals:?} after sealing")));
+    }
+    Ok((fd, copied))
+}
+
+/// Directories a temp copy may go to, in order: the caller's (runtime state
+/// dir), $TMPDIR, then the usual suspects. Duplicates are dropped.
+pub fn candidate_dirs(preferred: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = preferred.to_vec();
+    if let Some(t) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
+        dirs.push(PathBuf::from(t));
+    }
+    for d in ["/tmp", "/var/tmp", "/dev/shm", "/run"] {
+        dirs.push(PathBuf::from(d));
+    }
+    let mut seen = std::collections::HashSet::new();
+    dirs.retain(|d| seen.insert(d.clone()));
+    dirs
+}
+
+/// Open `dir` and check that files in it could be executed at all.
+fn exec_capable_dir(dir: &Path) -> Result<OwnedFd, Failure> {
+    let path = dir.to_string_lossy();
+    let fd = sys::open(&path, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty())?;
+    let vfs = sys::fstatvfs(fd.as_fd())?;
+    if vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC) {
+        return Err(Failure::Unsuitable(format!("{} is mounted noexec", dir.display())));
+    }
+    Ok(fd)
+}
+
+/// Turn a just-written private file into an O_PATH handle with no writer left:
+/// a write fd would make execve fail with ETXTBSY and would be a way back in.
+fn finish_private_file(rw: OwnedFd, what: &str) -> Result<OwnedFd, Failure> {
+    sys::fchmod(rw.as_fd(), 0o500)?;
+    let st = sys::fstat(rw.as_fd())?;
+    if st.st_nlink != 0 {
+        return Err(Failure::Unsuitable(format!("{what} still has {} links", st.st_nlink)));
+    }
+    let handle = sys::reopen(rw.as_fd(), OFlags::PATH)?;
+    drop(rw);
+    Ok(handle)
+}
+
+/// An O_TMPFILE copy: never has a name, so nothing can open it by path.
+pub fn o_tmpfile(dirs: &[PathBuf], source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
+    try_dirs(dirs, |dir, dir_fd| {
+        let rw = sys::openat(dir_fd, OsStr::new("."), OFlags::TMPFILE | OFlags::RDWR, Mode::from_raw_mode(0o700))
+            .map_err(|e| SysError { target: format!("{} (O_TMPFILE)", dir.display()), ..e })?;
+        let copied = fill(rw.as_fd(), source, expected)?;
+        Ok((finish_private_file(rw, "O_TMPFILE copy")?, copied))
+    })
+}
+
+/// A classic temp file, unlinked right after creation: the last resort for
+/// filesystems without O_TMPFILE. Its name exists for microseconds, created
+/// O_EXCL with mode 0700 in a directory we chose.
+pub fn unlinked_temp(dirs: &[PathBuf], source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
+    try_dirs(dirs, |dir, dir_fd| {
+        let mut attempt = 0;
+        let (rw, name) = loop {
+            let name = format!(".exeseal-{}-{}", std::process::id(), crate::random_suffix(attempt));
+            match sys::openat(dir_fd, OsStr::new(&name), OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW, Mode::from_raw_mode(0o700)) {
+                Ok(fd) => break (fd, name),
+                Err(e) if e.errno == Errno::EXIST && attempt < 16 => attempt += 1,
+                Err(e) => return Err(SysError { target: dir.join(&name).display().to_string(), ..e }.into()),
+            }
+        };
+        let unlinked = sys::unlinkat(dir_fd, OsStr::new(&name));
+        unlinked?;
+        let copied = fill(rw.as_fd(), source, expected)?;
+        Ok((finish_private_file(rw, "unlinked temp copy")?, copied))
+    })
+}
+
+fn try_dirs<T>(
+    dirs: &[PathBuf],
+    mut f: impl FnMut(&Path, BorrowedFd<'_>) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let mut reasons = Vec::new();
+    for dir in candidate_dirs(dirs) {
+        match exec_capable_dir(&dir).and_then(|fd| f(&dir, fd.as_fd())) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                tracing::debug!(dir = %dir.display(), error = %e, "temp dir unusable");
+                reasons.push(format!("{}: {e}", dir.display()));
+            }
+        }
+    }
+    Err(Failure::Unsuitable(format!("no usable directory ({})", reasons.join("; "))))
+}

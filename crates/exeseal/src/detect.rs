@@ -1,0 +1,148 @@
+//! Is the running binary already protected?
+//!
+//! The answer is taken from the kernel's view of /proc/self/exe (filesystem
+//! magic, seals, link count, mount options), never from an environment
+//! variable alone: whoever starts us controls our environment. The re-exec
+//! token only tells us *which* of our own handles we expect to be running
+//! from; the file behind /proc/self/exe must then match it.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{FileType, Mode, OFlags, StatVfsMountFlags};
+use rustix::io::Errno;
+
+use crate::copy::REQUIRED_SEALS;
+use crate::sys::{self, SysError};
+use crate::Strategy;
+
+pub(crate) const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+
+/// How the running binary is protected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protection {
+    /// Exec'd from a sealed memfd someone else made (e.g. memfd-bind): one
+    /// image shared by every caller.
+    SharedMemfd,
+    /// Exec'd from a read-only, lower-only overlay mounted in our mount
+    /// namespace (e.g. sealmount): shares page cache with the host binary.
+    SealedOverlayMount,
+    /// We re-executed ourselves from a handle this strategy made.
+    Reexeced { strategy: Strategy, bytes_copied: u64 },
+}
+
+impl Protection {
+    /// A private copy confines a page-cache-write kernel bug to one call.
+    pub fn is_private_copy(&self) -> bool {
+        matches!(self, Protection::Reexeced { strategy, .. } if strategy.is_private_copy())
+    }
+
+    /// Bytes this invocation copied to get protected.
+    pub fn bytes_copied(&self) -> u64 {
+        match self {
+            Protection::Reexeced { bytes_copied, .. } => *bytes_copied,
+            _ => 0,
+        }
+    }
+
+    /// Stable short name, for logs and `seal-probe`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Protection::SharedMemfd => "already-sealed-memfd",
+            Protection::SealedOverlayMount => "already-sealed-overlay",
+            Protection::Reexeced { strategy, .. } => strategy.name(),
+        }
+    }
+}
+
+/// What we put in the environment across our own re-exec: the strategy and
+/// the identity (dev, ino) of the handle, so the new image can check that it
+/// really runs from that handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Token {
+    pub strategy: Strategy,
+    pub dev: u64,
+    pub ino: u64,
+    pub bytes_copied: u64,
+}
+
+impl Token {
+    const VERSION: &'static str = "1";
+
+    pub fn encode(&self) -> String {
+        format!("{}:{}:{}:{}:{}", Self::VERSION, self.strategy.name(), self.dev, self.ino, self.bytes_copied)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut it = s.split(':');
+        if it.next()? != Self::VERSION {
+            return None;
+        }
+        let strategy = it.next()?.parse().ok()?;
+        let dev = it.next()?.parse().ok()?;
+        let ino = it.next()?.parse().ok()?;
+        let bytes_copied = it.next()?.parse().ok()?;
+        it.next().is_none().then_some(Self { strategy, dev, ino, bytes_copied })
+    }
+}
+
+/// Does `fd` carry the seals that make a memfd immutable?
+///
+/// O_PATH handles cannot be asked (fcntl gives EBADF), so they are reopened
+/// read-only first; files that cannot be sealed at all are simply "not sealed".
+pub fn is_sealed(fd: BorrowedFd<'_>) -> Result<bool, SysError> {
+    let reopened: OwnedFd;
+    let fd = match sys::get_seals(fd) {
+        Ok(seals) => return Ok(seals.contains(REQUIRED_SEALS)),
+        Err(e) if e.errno == Errno::BADF => {
+            reopened = sys::reopen(fd, OFlags::RDONLY)?;
+            reopened.as_fd()
+        }
+        Err(e) if e.errno == Errno::INVAL => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match sys::get_seals(fd) {
+        Ok(seals) => Ok(seals.contains(REQUIRED_SEALS)),
+        Err(e) if e.errno == Errno::INVAL => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The protection of the binary behind `/proc/self/exe`, if any.
+pub(crate) fn self_exe_protection(token: Option<&Token>) -> Result<Option<Protection>, SysError> {
+    let exe = sys::open("/proc/self/exe", OFlags::PATH, Mode::empty())?;
+    protection_of(exe.as_fd(), token)
+}
+
+pub(crate) fn protection_of(exe: BorrowedFd<'_>, token: Option<&Token>) -> Result<Option<Protection>, SysError> {
+    let st = sys::fstat(exe)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Ok(None);
+    }
+    let fs = sys::fstatfs(exe)?;
+    let magic = fs.f_type as i64;
+    if let Some(t) = token.filter(|t| t.dev == st.st_dev && t.ino == st.st_ino) {
+        let ok = match t.strategy {
+            Strategy::Overlayfs => magic == OVERLAYFS_SUPER_MAGIC && is_read_only(exe)?,
+            Strategy::Memfd => is_sealed(exe)?,
+            // A private unlinked copy: nobody else holds a name for it.
+            Strategy::Tmpfile | Strategy::UnlinkedTemp => st.st_nlink == 0,
+        };
+        if ok {
+            return Ok(Some(Protection::Reexeced { strategy: t.strategy, bytes_copied: t.bytes_copied }));
+        }
+        tracing::warn!(strategy = t.strategy.name(), "re-exec token does not match the running binary");
+    }
+    match magic {
+        TMPFS_MAGIC | HUGETLBFS_MAGIC if is_sealed(exe)? => Ok(Some(Protection::SharedMemfd)),
+        OVERLAYFS_SUPER_MAGIC if crate::mountinfo::is_sealed_overlay_mount(exe)? => {
+            Ok(Some(Protection::SealedOverlayMount))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn is_read_only(fd: BorrowedFd<'_>) -> Result<bool, SysError> {
+    Ok(sys::fstatvfs(fd)?.f_flag.contains(StatVfsMountFlags::RDONLY))
+}

@@ -1,0 +1,483 @@
+//! exeseal: make sure a container can never write through to the binary of
+//! the runtime that built it (CVE-2019-5736 and its class).
+//!
+//! While a runtime sets a container up, its own binary is reachable from
+//! inside the container as `/proc/<pid>/exe` (and through `#!/proc/self/exe`
+//! scripts at the final exec). A container that reopens that for writing
+//! replaces the host's runtime. The fix is to run the runtime from a handle
+//! that cannot be written through, before any process enters a container:
+//!
+//! | strategy | cost | how |
+//! |---|---|---|
+//! | already sealed | 0 | /proc/self/exe is a sealed memfd (memfd-bind) or a lower-only overlay mount (sealmount) |
+//! | [`Strategy::Overlayfs`] | ~0, no copy | private detached lower-only overlayfs over the binary's dir |
+//! | [`Strategy::Memfd`] | one copy | memfd with F_SEAL_SEAL/SHRINK/GROW/WRITE (+EXEC) |
+//! | [`Strategy::Tmpfile`] | one copy | O_TMPFILE in an exec-capable dir, kept only as O_PATH |
+//! | [`Strategy::UnlinkedTemp`] | one copy | temp file unlinked at once, kept only as O_PATH |
+//!
+//! [`ensure_sealed`] is the one-line entry point (as `pentacle::ensure_sealed`):
+//! it re-executes the program from the first strategy that works and returns
+//! once the program runs protected. It never runs unprotected: if nothing
+//! works, it returns an error that lists why each strategy failed.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rustix::fs::{Mode, OFlags};
+
+mod copy;
+mod detect;
+pub mod dmz;
+mod dmz_bytes;
+pub mod mountinfo;
+mod overlay;
+pub mod sys;
+
+pub use copy::{candidate_dirs, Source, REQUIRED_SEALS};
+pub use detect::{is_sealed, Protection};
+pub use overlay::{escape_lowerdir, LayerMode};
+pub use sys::SysError;
+
+/// Environment variable carrying our re-exec token (see [`detect`]).
+pub const REEXEC_ENV: &str = "_EXESEAL_REEXEC";
+/// Test/ops knob: comma-separated strategies to use, in order.
+pub const STRATEGIES_ENV: &str = "EXESEAL_STRATEGIES";
+/// Test/ops knob: comma-separated strategies to treat as failing. It can only
+/// make sealing fall back further, never skip it.
+pub const FAIL_ENV: &str = "EXESEAL_FAIL";
+
+/// A way to get a handle to the binary that a container cannot write through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    Overlayfs,
+    Memfd,
+    Tmpfile,
+    UnlinkedTemp,
+}
+
+impl Strategy {
+    /// The default order: zero copy first, then the cheapest private copies.
+    pub const DEFAULT_ORDER: [Strategy; 4] =
+        [Strategy::Overlayfs, Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Overlayfs => "overlayfs",
+            Strategy::Memfd => "memfd",
+            Strategy::Tmpfile => "tmpfile",
+            Strategy::UnlinkedTemp => "unlinked-temp",
+        }
+    }
+
+    /// Does this strategy make a copy nobody else shares?
+    pub fn is_private_copy(self) -> bool {
+        !matches!(self, Strategy::Overlayfs)
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Strategy::DEFAULT_ORDER
+            .into_iter()
+            .find(|st| st.name() == s)
+            .ok_or_else(|| format!("unknown sealing strategy {s:?} (expected one of overlayfs, memfd, tmpfile, unlinked-temp)"))
+    }
+}
+
+/// Why one strategy did not produce a handle.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    #[error("{0}")]
+    Unsuitable(String),
+    #[error("disabled by {FAIL_ENV}")]
+    Injected,
+}
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot inspect the running binary: {0}")]
+    SelfExe(SysError),
+    #[error("cannot seal the running binary, refusing to run unprotected: {}", list_failures(.0))]
+    AllFailed(Vec<(Strategy, Failure)>),
+    #[error("no sealing strategy allowed (empty strategy list)")]
+    NoStrategies,
+    #[error("invalid {STRATEGIES_ENV}/{FAIL_ENV}: {0}")]
+    BadEnv(String),
+    #[error("re-exec from the {strategy} handle failed: {source}")]
+    Reexec { strategy: Strategy, source: SysError },
+    #[error("re-executed from a sealed handle ({token}) but /proc/self/exe is not protected; refusing to loop")]
+    NotSealedAfterReexec { token: String },
+    #[error("{0}")]
+    Other(#[from] Failure),
+}
+
+fn list_failures(f: &[(Strategy, Failure)]) -> String {
+    f.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; ")
+}
+
+/// An executable handle nobody can write through.
+#[derive(Debug)]
+pub struct Sealed {
+    /// O_PATH handle (overlay, tmpfile) or the sealed memfd itself.
+    pub fd: OwnedFd,
+    pub strategy: Strategy,
+    /// What this strategy copied (0 for overlayfs).
+    pub bytes_copied: u64,
+}
+
+/// The result of [`Sealer::probe`]: what `ensure_sealed` would do here.
+#[derive(Debug)]
+pub struct Probe {
+    /// How the running binary is protected right now, if at all.
+    pub current: Option<Protection>,
+    /// Whether `current` satisfies this sealer (then nothing else is tried).
+    pub current_accepted: bool,
+    /// Each strategy tried, in order, until one worked.
+    pub attempts: Vec<(Strategy, Result<u64, Failure>)>,
+}
+
+impl Probe {
+    /// The mode that would be used: an existing protection or a strategy.
+    pub fn chosen(&self) -> Option<String> {
+        if self.current_accepted {
+            return self.current.as_ref().map(|p| p.name().to_string());
+        }
+        self.attempts.iter().find(|(_, r)| r.is_ok()).map(|(s, _)| s.name().to_string())
+    }
+
+    /// Bytes the chosen mode copies per invocation.
+    pub fn bytes_copied(&self) -> Option<u64> {
+        if self.current_accepted {
+            return self.current.as_ref().map(Protection::bytes_copied);
+        }
+        self.attempts.iter().find_map(|(_, r)| r.as_ref().ok().copied())
+    }
+}
+
+/// Configurable sealing: which strategies, in which order, where temp copies go.
+#[derive(Debug, Clone)]
+pub struct Sealer {
+    order: Vec<Strategy>,
+    /// Accept protections made by others (memfd-bind, sealmount)?
+    accept_existing: bool,
+    tmp_dirs: Vec<PathBuf>,
+    injected: Vec<Strategy>,
+}
+
+impl Default for Sealer {
+    fn default() -> Self {
+        Self { order: Strategy::DEFAULT_ORDER.to_vec(), accept_existing: true, tmp_dirs: Vec::new(), injected: Vec::new() }
+    }
+}
+
+fn parse_list(var: &str) -> Result<Option<Vec<Strategy>>, Error> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|s| s.trim().parse::<Strategy>().map_err(|e| Error::BadEnv(format!("{var}={v}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        _ => Ok(None),
+    }
+}
+
+impl Sealer {
+    /// The default order, plus the `EXESEAL_STRATEGIES` / `EXESEAL_FAIL` knobs.
+    pub fn from_env() -> Result<Self, Error> {
+        let mut s = Self::default();
+        if let Some(order) = parse_list(STRATEGIES_ENV)? {
+            s = s.only(&order);
+        }
+        s.injected = parse_list(FAIL_ENV)?.unwrap_or_default();
+        Ok(s)
+    }
+
+    /// Use exactly these strategies, in this order. An explicit choice also
+    /// stops accepting protections made by others: the caller asked for these.
+    pub fn only(mut self, strategies: &[Strategy]) -> Self {
+        self.order = strategies.to_vec();
+        self.accept_existing = false;
+        self
+    }
+
+    /// Private copies only (memfd, then temp files): no image shared with the
+    /// host binary or other callers, so a page-cache-write kernel bug reached
+    /// through /proc/<pid>/exe poisons one invocation, not every later one.
+    pub fn hardened() -> Self {
+        Self::default().only(&[Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp])
+    }
+
+    /// Prefer these directories for temp copies (e.g. the runtime's state dir).
+    pub fn tmp_dirs(mut self, dirs: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.tmp_dirs = dirs.into_iter().collect();
+        self
+    }
+
+    /// Make these strategies fail (fault injection for tests).
+    pub fn fail(mut self, strategies: &[Strategy]) -> Self {
+        self.injected.extend_from_slice(strategies);
+        self
+    }
+
+    pub fn strategies(&self) -> &[Strategy] {
+        &self.order
+    }
+
+    fn accepts(&self, p: &Protection) -> bool {
+        match p {
+            Protection::Reexeced { strategy, .. } => self.order.contains(strategy),
+            _ => self.accept_existing,
+        }
+    }
+
+    /// Seal a file given as a directory + name + its expected identity.
+    fn try_strategy(&self, strategy: Strategy, exe: &SelfExe) -> Result<Sealed, Failure> {
+        if self.injected.contains(&strategy) {
+            return Err(Failure::Injected);
+        }
+        let expected = Some(exe.stat.st_size as u64);
+        let (fd, bytes_copied) = match strategy {
+            Strategy::Overlayfs => (exe.overlay()?, 0),
+            Strategy::Memfd => copy::sealed_memfd(&exe.memfd_name(), &Source::Fd(exe.readable()?.as_fd()), expected)?,
+            Strategy::Tmpfile => copy::o_tmpfile(&self.tmp_dirs, &Source::Fd(exe.readable()?.as_fd()), expected)?,
+            Strategy::UnlinkedTemp => {
+                copy::unlinked_temp(&self.tmp_dirs, &Source::Fd(exe.readable()?.as_fd()), expected)?
+            }
+        };
+        Ok(Sealed { fd, strategy, bytes_copied })
+    }
+
+    /// A handle to the running binary that nobody can write through.
+    pub fn seal_self_exe(&self) -> Result<Sealed, Error> {
+        if self.order.is_empty() {
+            return Err(Error::NoStrategies);
+        }
+        let exe = SelfExe::open().map_err(Error::SelfExe)?;
+        let mut failures = Vec::new();
+        for &strategy in &self.order {
+            match self.try_strategy(strategy, &exe) {
+                Ok(sealed) => {
+                    tracing::debug!(strategy = strategy.name(), bytes_copied = sealed.bytes_copied, "sealed the running binary");
+                    return Ok(sealed);
+                }
+                Err(e) => {
+                    tracing::debug!(strategy = strategy.name(), error = %e, "sealing strategy skipped");
+                    failures.push((strategy, e));
+                }
+            }
+        }
+        Err(Error::AllFailed(failures))
+    }
+
+    /// What [`Self::ensure_sealed`] would do here, without re-executing.
+    pub fn probe(&self) -> Result<Probe, Error> {
+        let token = std::env::var(REEXEC_ENV).ok().and_then(|t| detect::Token::decode(&t));
+        let current = detect::self_exe_protection(token.as_ref()).map_err(Error::SelfExe)?;
+        let current_accepted = current.as_ref().is_some_and(|p| self.accepts(p));
+        let mut attempts = Vec::new();
+        if !current_accepted {
+            let exe = SelfExe::open().map_err(Error::SelfExe)?;
+            for &strategy in &self.order {
+                let r = self.try_strategy(strategy, &exe).map(|s| s.bytes_copied);
+                let done = r.is_ok();
+                attempts.push((strategy, r));
+                if done {
+                    break;
+                }
+            }
+        }
+        Ok(Probe { current, current_accepted, attempts })
+    }
+
+    /// Return once this program runs from a protected binary, re-executing it
+    /// (same argv and environment) from a sealed handle if needed.
+    ///
+    /// Call it first thing in `main`, before threads exist. It re-executes at
+    /// most once: if the re-executed image is not protected, that is an error.
+    pub fn ensure_sealed(&self) -> Result<Protection, Error> {
+        let raw_token = std::env::var(REEXEC_ENV).ok();
+        // The token must not leak into anything we start (containers!).
+        std::env::remove_var(REEXEC_ENV);
+        let token = raw_token.as_deref().and_then(detect::Token::decode);
+        if let Some(p) = detect::self_exe_protection(token.as_ref()).map_err(Error::SelfExe)? {
+            if self.accepts(&p) {
+                tracing::debug!(mode = p.name(), bytes_copied = p.bytes_copied(), "running from a sealed binary");
+                return Ok(p);
+            }
+            tracing::debug!(mode = p.name(), "existing protection not accepted by this policy");
+        }
+        if let Some(token) = raw_token {
+            return Err(Error::NotSealedAfterReexec { token });
+        }
+        let sealed = self.seal_self_exe()?;
+        Err(reexec(&sealed))
+    }
+}
+
+/// Re-execute this program from `sealed`; returns only on failure.
+fn reexec(sealed: &Sealed) -> Error {
+    let err = |source| Error::Reexec { strategy: sealed.strategy, source };
+    let st = match sys::fstat(sealed.fd.as_fd()) {
+        Ok(st) => st,
+        Err(e) => return err(e),
+    };
+    let token = detect::Token { strategy: sealed.strategy, dev: st.st_dev, ino: st.st_ino, bytes_copied: sealed.bytes_copied };
+    let argv: Vec<CString> = std::env::args_os().filter_map(|a| CString::new(a.as_bytes()).ok()).collect();
+    let mut envp: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != REEXEC_ENV)
+        .filter_map(|(k, v)| {
+            let mut kv = OsString::from(k);
+            kv.push("=");
+            kv.push(v);
+            CString::new(kv.as_bytes()).ok()
+        })
+        .collect();
+    envp.push(CString::new(format!("{REEXEC_ENV}={}", token.encode())).expect("token has no NUL"));
+    tracing::debug!(strategy = sealed.strategy.name(), "re-executing from sealed handle");
+    err(sys::execveat(sealed.fd.as_fd(), &argv, &envp))
+}
+
+/// [`Sealer::ensure_sealed`] with the default order (and the env knobs).
+pub fn ensure_sealed() -> Result<Protection, Error> {
+    Sealer::from_env()?.ensure_sealed()
+}
+
+/// [`Sealer::seal_self_exe`] with the default order (and the env knobs).
+pub fn seal_self_exe() -> Result<Sealed, Error> {
+    Sealer::from_env()?.seal_self_exe()
+}
+
+/// A sealed executable memfd holding a copy of `source` (used for the dmz
+/// shim and by memfd-bind).
+pub fn clone_binary(name: &str, source: Source<'_>) -> Result<OwnedFd, Failure> {
+    copy::sealed_memfd(name, &source, None).map(|(fd, _)| fd)
+}
+
+/// How the binary of the current process is protected right now, if at all
+/// (without the re-exec token, only protections made by others count).
+pub fn self_protection() -> Result<Option<Protection>, SysError> {
+    let token = std::env::var(REEXEC_ENV).ok().and_then(|t| detect::Token::decode(&t));
+    detect::self_exe_protection(token.as_ref())
+}
+
+/// The protection of an arbitrary executable fd (e.g. /proc/<pid>/exe).
+pub fn protection_of(fd: BorrowedFd<'_>) -> Result<Option<Protection>, SysError> {
+    detect::protection_of(fd, None)
+}
+
+/// The running binary as the kernel sees it.
+struct SelfExe {
+    fd: OwnedFd,
+    stat: rustix::fs::Stat,
+    path: PathBuf,
+}
+
+impl SelfExe {
+    fn open() -> Result<Self, SysError> {
+        let fd = sys::open("/proc/self/exe", OFlags::PATH, Mode::empty())?;
+        let stat = sys::fstat(fd.as_fd())?;
+        let path = PathBuf::from(sys::readlink("/proc/self/exe")?);
+        Ok(Self { fd, stat, path })
+    }
+
+    fn readable(&self) -> Result<OwnedFd, SysError> {
+        sys::reopen(self.fd.as_fd(), OFlags::RDONLY)
+    }
+
+    fn memfd_name(&self) -> String {
+        format!("exeseal:{}", self.path.file_name().unwrap_or(OsStr::new("exe")).to_string_lossy())
+    }
+
+    /// The overlay needs the binary's directory, found by path: make sure the
+    /// path still names the very inode we run, or we would seal another file.
+    fn overlay(&self) -> Result<OwnedFd, Failure> {
+        let bytes = self.path.as_os_str().as_bytes();
+        if bytes.ends_with(b" (deleted)") || !self.path.is_absolute() {
+            return Err(Failure::Unsuitable(format!("binary has no usable path ({})", self.path.display())));
+        }
+        let (dir, name) = match (self.path.parent(), self.path.file_name()) {
+            (Some(d), Some(n)) => (d, n),
+            _ => return Err(Failure::Unsuitable(format!("no parent directory for {}", self.path.display()))),
+        };
+        let dir_fd = sys::open(&dir.to_string_lossy(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+        let at_path = sys::openat(dir_fd.as_fd(), name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
+        if !sys::same_inode(&sys::fstat(at_path.as_fd())?, &self.stat) {
+            return Err(Failure::Unsuitable(format!("{} no longer names the running binary", self.path.display())));
+        }
+        let target = overlay::Target { dir_fd: dir_fd.as_fd(), dir_path: dir, name, stat: &self.stat };
+        let (fd, mode) = overlay::seal(&target)?;
+        tracing::trace!(?mode, "overlay layer form");
+        Ok(fd)
+    }
+}
+
+/// Seal `name` inside `dir` with a private overlay (zero copy), for callers
+/// that protect a binary other than themselves.
+pub fn overlay_file(dir: &Path, name: &OsStr) -> Result<OwnedFd, Failure> {
+    let dir_fd = sys::open(&dir.to_string_lossy(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+    let file = sys::openat(dir_fd.as_fd(), name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
+    let stat = sys::fstat(file.as_fd())?;
+    let target = overlay::Target { dir_fd: dir_fd.as_fd(), dir_path: dir, name, stat: &stat };
+    overlay::seal(&target).map(|(fd, _)| fd)
+}
+
+/// A short random-ish suffix for temp names (collisions are retried anyway).
+pub(crate) fn random_suffix(attempt: u32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:08x}", nanos.wrapping_mul(2_654_435_761).wrapping_add(attempt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_colons_and_backslashes() {
+        assert_eq!(escape_lowerdir(Path::new("/a:b\\c")), OsString::from("/a\\:b\\\\c"));
+        assert_eq!(escape_lowerdir(Path::new("/plain")), OsString::from("/plain"));
+    }
+
+    #[test]
+    fn token_roundtrip_and_rejects_garbage() {
+        let t = detect::Token { strategy: Strategy::Memfd, dev: 5, ino: 77, bytes_copied: 1024 };
+        assert_eq!(detect::Token::decode(&t.encode()), Some(t));
+        assert_eq!(detect::Token::decode("1:memfd:5:77"), None);
+        assert_eq!(detect::Token::decode("2:memfd:5:77:0"), None);
+        assert_eq!(detect::Token::decode("1:bogus:5:77:0"), None);
+    }
+
+    #[test]
+    fn strategy_names_roundtrip() {
+        for s in Strategy::DEFAULT_ORDER {
+            assert_eq!(s.name().parse::<Strategy>(), Ok(s));
+        }
+        assert!("none".parse::<Strategy>().is_err());
+    }
+
+    #[test]
+    fn explicit_choice_rejects_shared_images() {
+        let s = Sealer::default().only(&[Strategy::Memfd]);
+        assert!(!s.accepts(&Protection::SharedMemfd));
+        assert!(s.accepts(&Protection::Reexeced { strategy: Strategy::Memfd, bytes_copied: 1 }));
+        assert!(!s.accepts(&Protection::Reexeced { strategy: Strategy::Overlayfs, bytes_copied: 0 }));
+        assert!(Sealer::default().accepts(&Protection::SharedMemfd));
+        assert!(!Sealer::hardened().accepts(&Protection::SealedOverlayMount));
+    }
+}

@@ -1,0 +1,239 @@
+//! Zero-copy sealing: a private, detached, lower-only overlayfs over the
+//! binary's directory.
+//!
+//! An overlay with only lower layers has no upper layer to write to, so its
+//! superblock is read-only (writes give EROFS and a remount read-write is
+//! refused) — unlike a read-only *bind* mount, whose MS_RDONLY flag a container
+//! with CAP_SYS_ADMIN could clear (why runc dropped its bindfd logic). The mount
+//! is made with the new mount API and never attached anywhere, so no other
+//! process can see or reconfigure it; it disappears when the last fd into it
+//! (our O_PATH handle, then the exec'd image) goes away.
+//!
+//! overlayfs needs at least two lower layers when there is no upper layer. The
+//! second one must be empty and must not overlap the binary's directory
+//! (overlapping layers give ELOOP at CMD_CREATE — runc 1.2.2 hits this when
+//! its state dir lies below the binary's dir and silently falls back to a
+//! memfd copy). We hand the layers over in the most race-free form the kernel
+//! accepts:
+//!
+//! 1. `lowerdir+` by fd (Linux 6.13+), the dummy layer an anonymous detached
+//!    tmpfs: no path is ever looked up, nothing can race or overlap;
+//! 2. `lowerdir+` by `/proc/self/fd/N` path, one layer per call (Linux 6.8+):
+//!    still names our fds, so no ':'/'\' escaping and no path race;
+//! 3. the classic colon-separated `lowerdir=` string with escaped real paths
+//!    and an empty temp dir chosen outside the binary's directory (Linux 5.2+).
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::mount::MountAttrFlags;
+
+use crate::sys::{self, SysError};
+use crate::Failure;
+
+/// How the layers were handed to overlayfs (reported in debug logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerMode {
+    FdAppend,
+    PathAppend,
+    LegacyString,
+}
+
+/// A target inside a directory to seal, with the identity it must keep.
+pub(crate) struct Target<'a> {
+    pub dir_fd: BorrowedFd<'a>,
+    pub dir_path: &'a Path,
+    pub name: &'a OsStr,
+    pub stat: &'a rustix::fs::Stat,
+}
+
+/// Escape a path for the colon-separated `lowerdir=` option: overlayfs splits
+/// on ':' and treats '\' as the escape character.
+pub fn escape_lowerdir(path: &Path) -> OsString {
+    let mut out = Vec::with_capacity(path.as_os_str().len() + 4);
+    for &b in path.as_os_str().as_bytes() {
+        if b == b':' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    OsString::from_vec(out)
+}
+
+/// Builds an overlay and returns an O_PATH handle to the target inside it.
+pub(crate) fn seal(target: &Target<'_>) -> Result<(OwnedFd, LayerMode), Failure> {
+    let mnt = mount_lower_only(target.dir_fd, target.dir_path)?;
+    let (mnt_fd, mode) = mnt;
+    let exe = sys::openat(mnt_fd.as_fd(), target.name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
+    verify_same_content(target.stat, &sys::fstat(exe.as_fd())?)?;
+    Ok((exe, mode))
+}
+
+/// Make the detached lower-only overlay of `dir` and return its mount fd.
+pub(crate) fn mount_lower_only(dir_fd: BorrowedFd<'_>, dir_path: &Path) -> Result<(OwnedFd, LayerMode), Failure> {
+    let mut errors: Vec<SysError> = Vec::new();
+    for mode in [LayerMode::FdAppend, LayerMode::PathAppend, LayerMode::LegacyString] {
+        match try_mount(dir_fd, dir_path, mode) {
+            Ok(fd) => {
+                tracing::debug!(?mode, dir = %dir_path.display(), "overlayfs: layers accepted");
+                return Ok((fd, mode));
+            }
+            Err(Attempt::Unsupported(e)) => {
+                tracing::debug!(?mode, error = %e, "overlayfs: layer form not supported, trying older form");
+                errors.push(e);
+            }
+            Err(Attempt::Fatal(e)) => return Err(e.into()),
+        }
+    }
+    Err(Failure::Unsuitable(format!(
+        "no layer form accepted: {}",
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )))
+}
+
+enum Attempt {
+    /// This kernel does not understand this way of passing layers.
+    Unsupported(SysError),
+    /// Overlayfs itself is unusable (no privilege, not compiled in, ...).
+    Fatal(SysError),
+}
+
+impl From<SysError> for Attempt {
+    fn from(e: SysError) -> Self {
+        Attempt::Fatal(e)
+    }
+}
+
+fn try_mount(dir_fd: BorrowedFd<'_>, dir_path: &Path, mode: LayerMode) -> Result<OwnedFd, Attempt> {
+    let fs = sys::fsopen("overlay")?;
+    let fs = fs.as_fd();
+    // The dummy layer (or its temp dir) must live until CMD_CREATE has taken
+    // its own references.
+    let _keep: Option<Box<dyn std::any::Any>> = match mode {
+        LayerMode::FdAppend => {
+            let dummy = empty_tmpfs()?;
+            add_fd_layer(fs, dir_fd)?;
+            add_fd_layer(fs, dummy.as_fd())?;
+            Some(Box::new(dummy))
+        }
+        LayerMode::PathAppend => {
+            let dummy = empty_tmpfs()?;
+            add_path_layer(fs, dir_fd)?;
+            add_path_layer(fs, dummy.as_fd())?;
+            Some(Box::new(dummy))
+        }
+        LayerMode::LegacyString => {
+            let dummy = TempDir::outside(dir_path)?;
+            let mut value = escape_lowerdir(dir_path);
+            value.push(":");
+            value.push(escape_lowerdir(&dummy.path));
+            sys::fsconfig_set_string(fs, "lowerdir", &value)?;
+            Some(Box::new(dummy))
+        }
+    };
+    // Without xino=off, overlayfs may need to encode layer numbers into inode
+    // numbers, which fails on some filesystems; we do not need stable inodes.
+    sys::fsconfig_set_string(fs, "xino", OsStr::new("off"))?;
+    sys::fsconfig_create(fs, &format!("overlay of {}", dir_path.display()))?;
+    let what = format!("overlay of {}", dir_path.display());
+    let mnt = sys::fsmount(
+        fs,
+        MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NODEV | MountAttrFlags::MOUNT_ATTR_NOSUID,
+        &what,
+    )?;
+    Ok(mnt)
+}
+
+fn unsupported_if_inval(e: SysError) -> Attempt {
+    // EINVAL/ENOPARAM-style answers mean "unknown key or value type" on kernels
+    // that predate this form; anything else is a real failure of overlayfs.
+    if matches!(e.errno, rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOENT)
+        || e.errno.raw_os_error() == 519
+    {
+        Attempt::Unsupported(e)
+    } else {
+        Attempt::Fatal(e)
+    }
+}
+
+fn add_fd_layer(fs: BorrowedFd<'_>, layer: BorrowedFd<'_>) -> Result<(), Attempt> {
+    sys::fsconfig_set_fd(fs, "lowerdir+", layer).map_err(unsupported_if_inval)
+}
+
+fn add_path_layer(fs: BorrowedFd<'_>, layer: BorrowedFd<'_>) -> Result<(), Attempt> {
+    let path = format!("/proc/self/fd/{}", layer.as_raw_fd());
+    sys::fsconfig_set_string(fs, "lowerdir+", OsStr::new(&path)).map_err(unsupported_if_inval)
+}
+
+/// An anonymous, empty, read-only tmpfs: a dummy layer that exists on no path.
+fn empty_tmpfs() -> Result<OwnedFd, Attempt> {
+    let fs = sys::fsopen("tmpfs")?;
+    sys::fsconfig_set_string(fs.as_fd(), "mode", OsStr::new("0500"))?;
+    sys::fsconfig_set_string(fs.as_fd(), "size", OsStr::new("4k"))?;
+    sys::fsconfig_create(fs.as_fd(), "dummy tmpfs layer")?;
+    let flags = MountAttrFlags::MOUNT_ATTR_RDONLY
+        | MountAttrFlags::MOUNT_ATTR_NODEV
+        | MountAttrFlags::MOUNT_ATTR_NOSUID
+        | MountAttrFlags::MOUNT_ATTR_NOEXEC;
+    Ok(sys::fsmount(fs.as_fd(), flags, "dummy tmpfs layer")?)
+}
+
+/// The file seen through the overlay must be the file we meant to seal.
+fn verify_same_content(orig: &rustix::fs::Stat, seen: &rustix::fs::Stat) -> Result<(), Failure> {
+    let kind = FileType::from_raw_mode(seen.st_mode);
+    if kind != FileType::RegularFile {
+        return Err(Failure::Unsuitable(format!("overlay entry is a {kind:?}, not a regular file")));
+    }
+    if orig.st_size != seen.st_size || orig.st_mtime != seen.st_mtime || orig.st_mtime_nsec != seen.st_mtime_nsec {
+        return Err(Failure::Unsuitable(
+            "binary seen through the overlay differs from the running one (replaced since exec?)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An empty private directory for the legacy string form, removed on drop.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Create it somewhere that neither contains nor is contained in `avoid`.
+    fn outside(avoid: &Path) -> Result<Self, Attempt> {
+        let mut last = None;
+        for base in crate::copy::candidate_dirs(&[]) {
+            // A sibling of the binary's dir is fine; a dir below it overlaps.
+            if base.starts_with(avoid) {
+                continue;
+            }
+            match mkdtemp(&base) {
+                Ok(path) => return Ok(Self { path }),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(Attempt::Fatal(last.unwrap_or_else(|| {
+            SysError::new("mkdtemp", format!("any dir outside {}", avoid.display()), rustix::io::Errno::NOENT)
+        })))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+fn mkdtemp(base: &Path) -> Result<PathBuf, SysError> {
+    for attempt in 0..16u32 {
+        let path = base.join(format!(".exeseal-layer-{}-{}", std::process::id(), crate::random_suffix(attempt)));
+        match rustix::fs::mkdir(&path, Mode::from_raw_mode(0o700)) {
+            Ok(()) => return Ok(path),
+            Err(rustix::io::Errno::EXIST) => continue,
+            Err(e) => return Err(SysError::new("mkdir", path.display().to_string(), e)),
+        }
+    }
+    Err(SysError::new("mkdir", base.display().to_string(), rustix::io::Errno::EXIST))
+}

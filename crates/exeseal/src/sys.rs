@@ -1,0 +1,266 @@
+//! Every system call exeseal makes, in one place.
+//!
+//! Each wrapper returns a [`SysError`] that names the operation, the object it
+//! acted on (fd, path, key) and the errno, so a failure deep inside a fallback
+//! chain still tells an operator exactly what the kernel refused. This is the
+//! only module that may contain `unsafe`; everything else goes through rustix's
+//! safe API via these wrappers.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::fmt;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use rustix::fs::{self as rfs, Mode, OFlags, SealFlags};
+use rustix::io::Errno;
+use rustix::mount::{self as rmount, FsMountFlags, FsOpenFlags, MountAttrFlags};
+
+/// A failed system call: what, on which object, and the errno.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysError {
+    /// The operation, e.g. `fsconfig(lowerdir+)`.
+    pub op: String,
+    /// What it acted on: a path, `fd N`, or a description.
+    pub target: String,
+    /// The kernel's answer.
+    pub errno: Errno,
+}
+
+impl SysError {
+    pub(crate) fn new(op: impl Into<String>, target: impl Into<String>, errno: Errno) -> Self {
+        Self { op: op.into(), target: target.into(), errno }
+    }
+}
+
+impl fmt::Display for SysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let raw = self.errno.raw_os_error();
+        write!(
+            f,
+            "{} on {}: {} ({})",
+            self.op,
+            self.target,
+            std::io::Error::from_raw_os_error(raw),
+            errno_name(raw)
+        )
+    }
+}
+
+impl std::error::Error for SysError {}
+
+/// Symbolic errno names for the errors this crate meets, so logs and
+/// error messages can be grepped (`EROFS`, not just "Read-only file system").
+pub fn errno_name(raw: i32) -> String {
+    let name = match raw {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENODEV => "ENODEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::EMFILE => "EMFILE",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EFBIG => "EFBIG",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::ELOOP => "ELOOP",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ENOEXEC => "ENOEXEC",
+        libc::E2BIG => "E2BIG",
+        libc::ESRCH => "ESRCH",
+        _ => return format!("errno {raw}"),
+    };
+    name.to_string()
+}
+
+pub type Result<T> = std::result::Result<T, SysError>;
+
+fn fd_name(fd: BorrowedFd<'_>) -> String {
+    format!("fd {}", fd.as_raw_fd())
+}
+
+pub fn open(path: &str, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
+    rfs::open(path, flags | OFlags::CLOEXEC, mode).map_err(|e| SysError::new("open", path, e))
+}
+
+pub fn openat(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
+    rfs::openat(dir, name, flags | OFlags::CLOEXEC, mode).map_err(|e| {
+        SysError::new("openat", format!("{}/{}", fd_name(dir), name.to_string_lossy()), e)
+    })
+}
+
+/// Reopen an fd through its `/proc/self/fd` magic link (to get a new open file
+/// description with other flags: O_PATH to drop write access, O_RDONLY to read).
+pub fn reopen(fd: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    rfs::open(&path, flags | OFlags::CLOEXEC, Mode::empty()).map_err(|e| SysError::new("reopen", path, e))
+}
+
+pub fn readlink(path: &str) -> Result<std::ffi::OsString> {
+    let target = rfs::readlink(path, Vec::new()).map_err(|e| SysError::new("readlink", path, e))?;
+    Ok(std::ffi::OsString::from(std::ffi::OsStr::from_bytes(target.as_bytes())))
+}
+
+pub fn fstat(fd: BorrowedFd<'_>) -> Result<rfs::Stat> {
+    rfs::fstat(fd).map_err(|e| SysError::new("fstat", fd_name(fd), e))
+}
+
+pub fn fstatfs(fd: BorrowedFd<'_>) -> Result<rfs::StatFs> {
+    rfs::fstatfs(fd).map_err(|e| SysError::new("fstatfs", fd_name(fd), e))
+}
+
+pub fn fstatvfs(fd: BorrowedFd<'_>) -> Result<rfs::StatVfs> {
+    rfs::fstatvfs(fd).map_err(|e| SysError::new("fstatvfs", fd_name(fd), e))
+}
+
+pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> Result<()> {
+    rfs::fchmod(fd, Mode::from_raw_mode(mode))
+        .map_err(|e| SysError::new(format!("fchmod({mode:#o})"), fd_name(fd), e))
+}
+
+pub fn unlinkat(dir: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
+    rfs::unlinkat(dir, name, rfs::AtFlags::empty())
+        .map_err(|e| SysError::new("unlinkat", format!("{}/{}", fd_name(dir), name.to_string_lossy()), e))
+}
+
+pub fn memfd_create(name: &str, flags: rfs::MemfdFlags) -> Result<OwnedFd> {
+    rfs::memfd_create(name, flags)
+        .map_err(|e| SysError::new(format!("memfd_create({flags:?})"), name, e))
+}
+
+pub fn get_seals(fd: BorrowedFd<'_>) -> Result<SealFlags> {
+    rfs::fcntl_get_seals(fd).map_err(|e| SysError::new("fcntl(F_GET_SEALS)", fd_name(fd), e))
+}
+
+pub fn add_seals(fd: BorrowedFd<'_>, seals: SealFlags) -> Result<()> {
+    rfs::fcntl_add_seals(fd, seals)
+        .map_err(|e| SysError::new(format!("fcntl(F_ADD_SEALS, {seals:?})"), fd_name(fd), e))
+}
+
+/// How many bytes one in-kernel copy call may move (the kernel caps a single
+/// copy_file_range/sendfile at ~2 GiB anyway).
+const COPY_CHUNK: usize = 1 << 30;
+
+/// One in-kernel copy step: copy_file_range, else sendfile, else none.
+pub enum CopyStep {
+    Copied(usize),
+    /// The kernel cannot do this pair of files in-kernel with that call.
+    Unsupported(Errno),
+}
+
+pub fn copy_file_range(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<CopyStep> {
+    match rfs::copy_file_range(src, None, dst, None, COPY_CHUNK) {
+        Ok(n) => Ok(CopyStep::Copied(n)),
+        // Cross-filesystem copies (e.g. ext4 -> tmpfs) give EXDEV since 5.19;
+        // old kernels and some filesystems give EINVAL/ENOSYS/EOPNOTSUPP.
+        Err(e @ (Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)) => Ok(CopyStep::Unsupported(e)),
+        Err(e) => Err(SysError::new("copy_file_range", format!("{} -> {}", fd_name(src), fd_name(dst)), e)),
+    }
+}
+
+pub fn sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<CopyStep> {
+    match rfs::sendfile(dst, src, None, COPY_CHUNK) {
+        Ok(n) => Ok(CopyStep::Copied(n)),
+        Err(e @ (Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)) => Ok(CopyStep::Unsupported(e)),
+        Err(e) => Err(SysError::new("sendfile", format!("{} -> {}", fd_name(src), fd_name(dst)), e)),
+    }
+}
+
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
+    rustix::io::read(fd, buf).map_err(|e| SysError::new("read", fd_name(fd), e))
+}
+
+pub fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<()> {
+    while !buf.is_empty() {
+        match rustix::io::write(fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(SysError::new("write", fd_name(fd), e)),
+        }
+    }
+    Ok(())
+}
+
+pub fn fsopen(fs: &str) -> Result<OwnedFd> {
+    rmount::fsopen(fs, FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| SysError::new("fsopen", fs, e))
+}
+
+pub fn fsconfig_set_string(fs: BorrowedFd<'_>, key: &str, value: &OsStr) -> Result<()> {
+    rmount::fsconfig_set_string(fs, key, value).map_err(|e| {
+        SysError::new(format!("fsconfig(SET_STRING {key})"), value.to_string_lossy(), e)
+    })
+}
+
+pub fn fsconfig_set_fd(fs: BorrowedFd<'_>, key: &str, fd: BorrowedFd<'_>) -> Result<()> {
+    rmount::fsconfig_set_fd(fs, key, fd)
+        .map_err(|e| SysError::new(format!("fsconfig(SET_FD {key})"), fd_name(fd), e))
+}
+
+pub fn fsconfig_create(fs: BorrowedFd<'_>, what: &str) -> Result<()> {
+    rmount::fsconfig_create(fs).map_err(|e| SysError::new("fsconfig(CMD_CREATE)", what, e))
+}
+
+pub fn fsmount(fs: BorrowedFd<'_>, attrs: MountAttrFlags, what: &str) -> Result<OwnedFd> {
+    rmount::fsmount(fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
+        .map_err(|e| SysError::new(format!("fsmount({attrs:?})"), what, e))
+}
+
+/// Build a NUL-terminated pointer array over `items` (argv/envp layout).
+fn c_array(items: &[CString]) -> Vec<*const libc::c_char> {
+    items.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: run the file behind `fd`.
+///
+/// Executing by fd (not by path) is the point of the whole crate: the path of
+/// the runtime's binary may be swapped or be writable, the fd names exactly the
+/// sealed inode we built. Only returns on failure.
+pub fn execveat(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> SysError {
+    let argv_ptrs = c_array(argv);
+    let envp_ptrs = c_array(envp);
+    let empty: &CStr = c"";
+    // SAFETY: both pointer arrays are NUL-terminated and point into `argv` /
+    // `envp`, which outlive the call; the path is a valid empty C string. On
+    // success the call does not return; on failure no memory was touched.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            argv_ptrs.as_ptr(),
+            envp_ptrs.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    debug_assert_eq!(rc, -1);
+    SysError::new("execveat(AT_EMPTY_PATH)", fd_name(fd), Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL))
+}
+
+/// Is `fd` the same file as `other`? (device + inode)
+pub fn same_inode(a: &rfs::Stat, b: &rfs::Stat) -> bool {
+    a.st_dev == b.st_dev && a.st_ino == b.st_ino
+}
+
+/// The mount id (as in /proc/self/mountinfo) of the mount `fd` lives on.
+pub fn mount_id(fd: BorrowedFd<'_>) -> Result<u64> {
+    let stx = rfs::statx(fd, "", rfs::AtFlags::EMPTY_PATH, rfs::StatxFlags::MNT_ID)
+        .map_err(|e| SysError::new("statx(STATX_MNT_ID)", fd_name(fd), e))?;
+    Ok(stx.stx_mnt_id)
+}
+
+pub fn read_file(path: &str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        SysError::new("read", path, Errno::from_io_error(&e).unwrap_or(Errno::IO))
+    })
+}
