@@ -49,6 +49,8 @@ pub const STRATEGIES_ENV: &str = "EXESEAL_STRATEGIES";
 /// Test/ops knob: comma-separated strategies to treat as failing. It can only
 /// make sealing fall back further, never skip it.
 pub const FAIL_ENV: &str = "EXESEAL_FAIL";
+/// Test/ops knob: comma-separated overlay layer forms to try (fd, path, string).
+pub const LAYERS_ENV: &str = "EXESEAL_OVERLAY_LAYERS";
 
 /// A way to get a handle to the binary that a container cannot write through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,19 +178,26 @@ pub struct Sealer {
     accept_existing: bool,
     tmp_dirs: Vec<PathBuf>,
     injected: Vec<Strategy>,
+    layer_modes: Vec<LayerMode>,
 }
 
 impl Default for Sealer {
     fn default() -> Self {
-        Self { order: Strategy::DEFAULT_ORDER.to_vec(), accept_existing: true, tmp_dirs: Vec::new(), injected: Vec::new() }
+        Self {
+            order: Strategy::DEFAULT_ORDER.to_vec(),
+            accept_existing: true,
+            tmp_dirs: Vec::new(),
+            injected: Vec::new(),
+            layer_modes: LayerMode::ALL.to_vec(),
+        }
     }
 }
 
-fn parse_list(var: &str) -> Result<Option<Vec<Strategy>>, Error> {
+fn parse_list<T: FromStr<Err = String>>(var: &str) -> Result<Option<Vec<T>>, Error> {
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => v
             .split(',')
-            .map(|s| s.trim().parse::<Strategy>().map_err(|e| Error::BadEnv(format!("{var}={v}: {e}"))))
+            .map(|s| s.trim().parse::<T>().map_err(|e| Error::BadEnv(format!("{var}={v}: {e}"))))
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         _ => Ok(None),
@@ -203,6 +212,9 @@ impl Sealer {
             s = s.only(&order);
         }
         s.injected = parse_list(FAIL_ENV)?.unwrap_or_default();
+        if let Some(modes) = parse_list(LAYERS_ENV)? {
+            s.layer_modes = modes;
+        }
         Ok(s)
     }
 
@@ -224,6 +236,12 @@ impl Sealer {
     /// Prefer these directories for temp copies (e.g. the runtime's state dir).
     pub fn tmp_dirs(mut self, dirs: impl IntoIterator<Item = PathBuf>) -> Self {
         self.tmp_dirs = dirs.into_iter().collect();
+        self
+    }
+
+    /// Overlay layer forms to try, in order (default: all, newest first).
+    pub fn layer_modes(mut self, modes: &[LayerMode]) -> Self {
+        self.layer_modes = modes.to_vec();
         self
     }
 
@@ -251,7 +269,7 @@ impl Sealer {
         }
         let expected = Some(exe.stat.st_size as u64);
         let (fd, bytes_copied) = match strategy {
-            Strategy::Overlayfs => (exe.overlay()?, 0),
+            Strategy::Overlayfs => (exe.overlay(&self.layer_modes)?, 0),
             Strategy::Memfd => copy::sealed_memfd(&exe.memfd_name(), &Source::Fd(exe.readable()?.as_fd()), expected)?,
             Strategy::Tmpfile => copy::o_tmpfile(&self.tmp_dirs, &Source::Fd(exe.readable()?.as_fd()), expected)?,
             Strategy::UnlinkedTemp => {
@@ -404,7 +422,7 @@ impl SelfExe {
 
     /// The overlay needs the binary's directory, found by path: make sure the
     /// path still names the very inode we run, or we would seal another file.
-    fn overlay(&self) -> Result<OwnedFd, Failure> {
+    fn overlay(&self, modes: &[LayerMode]) -> Result<OwnedFd, Failure> {
         let bytes = self.path.as_os_str().as_bytes();
         if bytes.ends_with(b" (deleted)") || !self.path.is_absolute() {
             return Err(Failure::Unsuitable(format!("binary has no usable path ({})", self.path.display())));
@@ -419,9 +437,7 @@ impl SelfExe {
             return Err(Failure::Unsuitable(format!("{} no longer names the running binary", self.path.display())));
         }
         let target = overlay::Target { dir_fd: dir_fd.as_fd(), dir_path: dir, name, stat: &self.stat };
-        let (fd, mode) = overlay::seal(&target)?;
-        tracing::trace!(?mode, "overlay layer form");
-        Ok(fd)
+        overlay::seal(&target, modes).map(|(fd, _)| fd)
     }
 }
 
@@ -432,7 +448,7 @@ pub fn overlay_file(dir: &Path, name: &OsStr) -> Result<OwnedFd, Failure> {
     let file = sys::openat(dir_fd.as_fd(), name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
     let stat = sys::fstat(file.as_fd())?;
     let target = overlay::Target { dir_fd: dir_fd.as_fd(), dir_path: dir, name, stat: &stat };
-    overlay::seal(&target).map(|(fd, _)| fd)
+    overlay::seal(&target, &LayerMode::ALL).map(|(fd, _)| fd)
 }
 
 /// A short random-ish suffix for temp names (collisions are retried anyway).

@@ -34,12 +34,34 @@ use rustix::mount::MountAttrFlags;
 use crate::sys::{self, SysError};
 use crate::Failure;
 
-/// How the layers were handed to overlayfs (reported in debug logs).
+/// How the layers are handed to overlayfs, newest (most race-free) first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerMode {
+    /// `lowerdir+` by fd, dummy layer an anonymous tmpfs (Linux 6.13+).
     FdAppend,
+    /// `lowerdir+` by `/proc/self/fd/N` path (Linux 6.8+).
     PathAppend,
+    /// `lowerdir=a:b` with escaped real paths and a temp dummy dir.
     LegacyString,
+}
+
+impl LayerMode {
+    pub const ALL: [LayerMode; 3] = [LayerMode::FdAppend, LayerMode::PathAppend, LayerMode::LegacyString];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LayerMode::FdAppend => "fd",
+            LayerMode::PathAppend => "path",
+            LayerMode::LegacyString => "string",
+        }
+    }
+}
+
+impl std::str::FromStr for LayerMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| format!("unknown overlay layer form {s:?} (expected fd, path or string)"))
+    }
 }
 
 /// A target inside a directory to seal, with the identity it must keep.
@@ -64,25 +86,28 @@ pub fn escape_lowerdir(path: &Path) -> OsString {
 }
 
 /// Builds an overlay and returns an O_PATH handle to the target inside it.
-pub(crate) fn seal(target: &Target<'_>) -> Result<(OwnedFd, LayerMode), Failure> {
-    let mnt = mount_lower_only(target.dir_fd, target.dir_path)?;
-    let (mnt_fd, mode) = mnt;
+pub(crate) fn seal(target: &Target<'_>, modes: &[LayerMode]) -> Result<(OwnedFd, LayerMode), Failure> {
+    let (mnt_fd, mode) = mount_lower_only(target.dir_fd, target.dir_path, modes)?;
     let exe = sys::openat(mnt_fd.as_fd(), target.name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
     verify_same_content(target.stat, &sys::fstat(exe.as_fd())?)?;
     Ok((exe, mode))
 }
 
 /// Make the detached lower-only overlay of `dir` and return its mount fd.
-pub(crate) fn mount_lower_only(dir_fd: BorrowedFd<'_>, dir_path: &Path) -> Result<(OwnedFd, LayerMode), Failure> {
+pub(crate) fn mount_lower_only(
+    dir_fd: BorrowedFd<'_>,
+    dir_path: &Path,
+    modes: &[LayerMode],
+) -> Result<(OwnedFd, LayerMode), Failure> {
     let mut errors: Vec<SysError> = Vec::new();
-    for mode in [LayerMode::FdAppend, LayerMode::PathAppend, LayerMode::LegacyString] {
+    for &mode in modes {
         match try_mount(dir_fd, dir_path, mode) {
             Ok(fd) => {
-                tracing::debug!(?mode, dir = %dir_path.display(), "overlayfs: layers accepted");
+                tracing::debug!(layers = mode.name(), dir = %dir_path.display(), "overlayfs: layers accepted");
                 return Ok((fd, mode));
             }
             Err(Attempt::Unsupported(e)) => {
-                tracing::debug!(?mode, error = %e, "overlayfs: layer form not supported, trying older form");
+                tracing::debug!(layers = mode.name(), error = %e, "overlayfs: layer form not supported, trying older form");
                 errors.push(e);
             }
             Err(Attempt::Fatal(e)) => return Err(e.into()),

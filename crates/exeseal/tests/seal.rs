@@ -1,0 +1,395 @@
+//! End-to-end tests of every sealing strategy against a private copy of the
+//! `exeseal-probe` binary (never the build output itself).
+//!
+//! Root-only: overlayfs needs CAP_SYS_ADMIN, and the attacks below open
+//! /proc/<pid>/exe of another process. Without root each test prints a SKIP
+//! line and passes vacuously; CI runs as root, where they all run.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use exeseal::Strategy;
+
+const PROBE: &str = env!("CARGO_BIN_EXE_exeseal-probe");
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("SKIP {}: needs root (overlayfs, /proc/<pid>/exe of other processes)", module_path!());
+            return;
+        }
+    };
+}
+
+/// A temp dir holding a copy of the probe binary.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    original: Vec<u8>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self::with_prefix("exeseal-test.")
+    }
+
+    fn with_prefix(prefix: &str) -> Self {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("tempdir");
+        let bin = dir.path().join("probe");
+        std::fs::copy(PROBE, &bin).expect("copy probe");
+        let original = std::fs::read(&bin).unwrap();
+        Self { _dir: dir, bin, original }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(args).env_remove(exeseal::STRATEGIES_ENV).env_remove(exeseal::FAIL_ENV).env_remove(exeseal::REEXEC_ENV);
+        c
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.cmd(args);
+        c.envs(env.iter().copied());
+        c.output().expect("run probe")
+    }
+
+    fn assert_unchanged(&self) {
+        let now = std::fs::read(&self.bin).unwrap();
+        assert!(now == self.original, "the original binary {} was modified!", self.bin.display());
+    }
+}
+
+fn json(out: &[u8]) -> serde_json::Value {
+    let s = String::from_utf8_lossy(out);
+    let line = s.lines().next().unwrap_or_else(|| panic!("no output; got {s:?}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("bad json {line:?}: {e}"))
+}
+
+/// A probe that sealed itself and now waits on stdin.
+struct Running {
+    child: Child,
+    report: serde_json::Value,
+}
+
+impl Running {
+    fn start(fx: &Fixture, args: &[&str]) -> Self {
+        let mut child = fx.cmd(args).arg("--wait").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let report = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad report {line:?}: {e}"));
+        Self { child, report }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn finish(mut self) {
+        self.child.stdin.take().unwrap().write_all(b"\n").unwrap();
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+/// Every way a container process could try to write the runtime binary
+/// through /proc/<pid>/exe. Returns the errnos seen; panics if any write lands.
+fn attack(pid: u32) -> Vec<String> {
+    let exe = format!("/proc/{pid}/exe");
+    let mut seen = Vec::new();
+    let mut try_open = |path: &str, how: &str, truncate: bool, read: bool| {
+        let r = std::fs::OpenOptions::new().write(true).read(read).truncate(truncate).open(path);
+        match r {
+            Ok(mut f) => {
+                // Some files accept open-for-write but refuse writes (sealed
+                // memfds); either way nothing may change.
+                let w = f.write(b"\x7fPWNED");
+                assert!(w.is_err(), "{how}: write through {path} succeeded");
+                seen.push(format!("{how}:write:{}", errno_of(&w.unwrap_err())));
+            }
+            Err(e) => seen.push(format!("{how}:open:{}", errno_of(&e))),
+        }
+    };
+    try_open(&exe, "O_WRONLY", false, false);
+    try_open(&exe, "O_RDWR", false, true);
+    try_open(&exe, "O_TRUNC", true, false);
+    // The CVE-2019-5736 way: hold an O_PATH handle, reopen it for writing
+    // through /proc/self/fd once the runtime has exited or exec'd.
+    let opath = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(&exe).unwrap();
+    try_open(&format!("/proc/self/fd/{}", opath.as_raw_fd()), "O_PATH-reopen", false, false);
+    for s in &seen {
+        assert!(
+            ["EROFS", "EPERM", "ETXTBSY", "EACCES"].iter().any(|e| s.ends_with(e)),
+            "unexpected attack result {s}"
+        );
+    }
+    seen
+}
+
+fn errno_of(e: &std::io::Error) -> String {
+    exeseal::sys::errno_name(e.raw_os_error().unwrap_or(0))
+}
+
+#[test]
+fn each_strategy_runs_sealed_and_resists_overwrite() {
+    require_root!();
+    for strategy in Strategy::DEFAULT_ORDER {
+        let fx = Fixture::new();
+        let run = Running::start(&fx, &["ensure", "--only", strategy.name()]);
+        assert_eq!(run.report["protection"], strategy.name(), "{strategy}: {}", run.report);
+        let copied = run.report["bytes_copied"].as_u64().unwrap();
+        if strategy == Strategy::Overlayfs {
+            assert_eq!(copied, 0, "overlayfs must not copy");
+        } else {
+            assert_eq!(copied, fx.original.len() as u64, "{strategy} copies the whole binary");
+        }
+        // The running image is the original program, byte for byte.
+        let image = std::fs::read(format!("/proc/{}/exe", run.pid())).unwrap();
+        assert!(image == fx.original, "{strategy}: sealed image differs from the binary");
+        let errnos = attack(run.pid());
+        eprintln!("{strategy}: attack results {errnos:?}");
+        run.finish();
+        fx.assert_unchanged();
+    }
+}
+
+/// The test bites: the same attack on an unprotected run overwrites the binary.
+#[test]
+fn attack_succeeds_without_protection() {
+    require_root!();
+    let fx = Fixture::new();
+    // `probe exit` never seals; run a copy that blocks so the attack can hold
+    // an O_PATH handle, then reopen it once the process is gone.
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("exec {} status; ", fx.bin.display()))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = child.wait();
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(&fx.bin).unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
+    w.write_all(b"\x7fPWNED").unwrap();
+    drop(w);
+    assert!(std::fs::read(&fx.bin).unwrap() != fx.original, "unprotected binary should be writable");
+}
+
+#[test]
+fn overlay_handles_special_characters_in_every_layer_form() {
+    require_root!();
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for form in ["fd", "path", "string"] {
+        let fx = Fixture::with_prefix("exeseal a:b\\c ");
+        let out = fx.run(&["ensure", "--only", "overlayfs"], &[(exeseal::LAYERS_ENV, form)]);
+        assert!(out.status.success(), "{form}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(json(&out.stdout)["protection"], "overlayfs", "{form}");
+        fx.assert_unchanged();
+    }
+    let after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(before, after, "sealing left a mount behind");
+    let leftovers: Vec<_> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".exeseal-layer-"))
+        .collect();
+    assert!(leftovers.is_empty(), "dummy layer dirs left behind: {leftovers:?}");
+}
+
+#[test]
+fn overlay_is_never_attached_to_a_mount_table() {
+    require_root!();
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let fx = Fixture::new();
+    let run = Running::start(&fx, &["ensure", "--only", "overlayfs"]);
+    // Detached (fsmount without move_mount): invisible to our namespace and
+    // to the sealed process's own, so nobody can find it to remount it.
+    let ours = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let theirs = std::fs::read_to_string(format!("/proc/{}/mountinfo", run.pid())).unwrap();
+    assert_eq!(before, ours, "sealing attached a mount");
+    assert_eq!(before, theirs, "the sealed process sees an extra mount");
+    run.finish();
+}
+
+#[test]
+fn falls_back_in_order_under_injected_failure() {
+    require_root!();
+    let fx = Fixture::new();
+    let cases = [
+        ("overlayfs", "memfd"),
+        ("overlayfs,memfd", "tmpfile"),
+        ("overlayfs,memfd,tmpfile", "unlinked-temp"),
+    ];
+    for (fail, expect) in cases {
+        let out = fx.run(&["ensure"], &[(exeseal::FAIL_ENV, fail)]);
+        assert!(out.status.success(), "{fail}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(json(&out.stdout)["protection"], expect, "with {fail} failing");
+    }
+    let out = fx.run(&["ensure"], &[(exeseal::FAIL_ENV, "overlayfs,memfd,tmpfile,unlinked-temp")]);
+    assert_eq!(out.status.code(), Some(1), "must refuse, not run unprotected");
+    assert!(out.stdout.is_empty(), "must not have run the program");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one-line error: {err}");
+    for s in Strategy::DEFAULT_ORDER {
+        assert!(err.contains(&format!("{}: ", s.name())), "error must name {s}: {err}");
+    }
+    assert!(err.contains("refusing to run unprotected"), "{err}");
+}
+
+#[test]
+fn noexec_temp_dirs_are_skipped_with_reason() {
+    require_root!();
+    // A private mount namespace with every temp dir on a noexec tmpfs: the
+    // temp-file strategies must refuse and say why, never exec from there.
+    let fx = Fixture::new();
+    let script = format!(
+        "for d in /tmp /var/tmp /dev/shm /run; do mount -t tmpfs -o noexec tmpfs $d || exit 99; done; \
+         exec {} probe --only tmpfile,unlinked-temp",
+        fx.bin.display()
+    );
+    // The binary itself lives under /tmp: bind it out first.
+    let keep = tempfile::Builder::new().prefix("exeseal-keep.").tempdir_in("/var/lib").unwrap();
+    let bin = keep.path().join("probe");
+    std::fs::copy(&fx.bin, &bin).unwrap();
+    let script = script.replace(fx.bin.to_str().unwrap(), bin.to_str().unwrap());
+    let out = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    assert_ne!(out.status.code(), Some(99), "mount failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out.stdout);
+    assert_eq!(report["chosen"], serde_json::Value::Null);
+    let text = report["attempts"].to_string();
+    assert!(text.contains("noexec"), "reason must say noexec: {text}");
+}
+
+#[test]
+fn unprivileged_caller_falls_back_from_overlayfs() {
+    require_root!();
+    if Command::new("setpriv").arg("--help").output().is_err() {
+        eprintln!("SKIP: setpriv not installed");
+        return;
+    }
+    let fx = Fixture::new();
+    let dir = fx.bin.parent().unwrap();
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(&fx.bin)
+        .args(["probe"])
+        .env("TMPDIR", "/tmp")
+        .output()
+        .unwrap();
+    let report = json(&out.stdout);
+    let first = &report["attempts"][0];
+    assert_eq!(first["strategy"], "overlayfs");
+    assert_eq!(first["ok"], false, "unprivileged overlayfs must fail here: {report}");
+    assert!(first["error"].as_str().unwrap().contains("EPERM"), "{report}");
+    assert_eq!(report["chosen"], "memfd", "{report}");
+}
+
+/// Exec `path` with `args` from a file the test holds open: `/proc/<us>/fd/N`.
+fn exec_via_fd(fd: &impl AsRawFd, args: &[&str]) -> Output {
+    Command::new(format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()))
+        .args(args)
+        .env_remove(exeseal::REEXEC_ENV)
+        .env_remove(exeseal::STRATEGIES_ENV)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn detects_sealed_memfd_but_not_unsealed_or_plain() {
+    require_root!();
+    let fx = Fixture::new();
+    let src = std::fs::File::open(&fx.bin).unwrap();
+    let sealed = exeseal::clone_binary("test-sealed", exeseal::Source::Fd(std::os::fd::AsFd::as_fd(&src))).unwrap();
+    assert!(exeseal::is_sealed(std::os::fd::AsFd::as_fd(&sealed)).unwrap());
+
+    let out = exec_via_fd(&sealed, &["status"]);
+    assert_eq!(json(&out.stdout)["protection"], "already-sealed-memfd");
+    // ensure_sealed does nothing more: no re-exec, no copy.
+    let out = exec_via_fd(&sealed, &["ensure"]);
+    let r = json(&out.stdout);
+    assert_eq!(r["protection"], "already-sealed-memfd");
+    assert_eq!(r["bytes_copied"], 0);
+
+    // An unsealed memfd with the same bytes is not protection.
+    let unsealed = rustix::fs::memfd_create("test-unsealed", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    let mut f = std::fs::File::from(unsealed);
+    f.write_all(&fx.original).unwrap();
+    rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o755)).unwrap();
+    assert!(!exeseal::is_sealed(std::os::fd::AsFd::as_fd(&f)).unwrap());
+    // Close our write handle's writability for exec: reopen read-only.
+    let ro = std::fs::File::open(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
+    drop(f);
+    let out = exec_via_fd(&ro, &["status"]);
+    assert_eq!(json(&out.stdout)["protection"], serde_json::Value::Null, "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A plain file is not protection either.
+    let out = fx.run(&["status"], &[]);
+    assert_eq!(json(&out.stdout)["protection"], serde_json::Value::Null);
+
+    // Hardened mode does not accept a shared sealed memfd: it makes its own copy.
+    let out = exec_via_fd(&sealed, &["ensure", "--hardened"]);
+    assert_eq!(json(&out.stdout)["protection"], "memfd", "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn ensure_sealed_reexecs_exactly_once() {
+    require_root!();
+    let fx = Fixture::new();
+    let out = fx.run(&["ensure"], &[("EXESEAL_LOG", "exeseal=debug")]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(log.matches("re-executing from sealed handle").count(), 1, "{log}");
+    assert_eq!(log.matches("running from a sealed binary").count(), 1, "{log}");
+    let r = json(&out.stdout);
+    assert_eq!(r["protection"], "overlayfs");
+    assert_eq!(r["token_in_env"], false, "token must not leak to children");
+}
+
+#[test]
+fn forged_or_stale_token_is_refused_not_trusted() {
+    require_root!();
+    let fx = Fixture::new();
+    let st = std::fs::metadata(&fx.bin).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    // Claims "you already run from our memfd" while running a plain file.
+    let forged = format!("1:memfd:{}:{}:0", st.dev(), st.ino());
+    for token in [forged.as_str(), "garbage"] {
+        let out = fx.run(&["ensure"], &[(exeseal::REEXEC_ENV, token)]);
+        assert_eq!(out.status.code(), Some(1), "token {token:?} must be refused");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("refusing to loop"), "{err}");
+    }
+}
+
+#[test]
+fn strategies_env_and_bad_values() {
+    require_root!();
+    let fx = Fixture::new();
+    let out = fx.run(&["ensure"], &[(exeseal::STRATEGIES_ENV, "tmpfile")]);
+    assert_eq!(json(&out.stdout)["protection"], "tmpfile");
+    let out = fx.run(&["ensure"], &[(exeseal::STRATEGIES_ENV, "none")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("EXESEAL_STRATEGIES=none") && err.contains("unknown sealing strategy"), "{err}");
+}
+
+#[test]
+fn dmz_execs_argv_passes_env_and_reports_failures() {
+    let dmz = exeseal::dmz::elf();
+    assert!(!dmz.is_empty() && dmz.len() <= 1024, "dmz is {} bytes, target <= 1 KiB", dmz.len());
+    let fx = Fixture::new();
+    let out = fx.run(&["dmz-exec", "/bin/echo", "through", "dmz"], &[]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through dmz\n");
+    let out = fx.run(&["dmz-exec", "/usr/bin/env"], &[("DMZ_TEST_VAR", "kept")]);
+    assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l == "DMZ_TEST_VAR=kept"));
+    let out = fx.run(&["dmz-exec", "/nonexistent/prog"], &[]);
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "exec /nonexistent/prog: no such file or directory\n");
+}
