@@ -1,0 +1,153 @@
+//! Command line: liboci-cli's runc-compatible structs plus sealrun's own
+//! `--seal` option and `seal-probe` subcommand.
+
+use clap::{Args, Parser, Subcommand};
+use liboci_cli::GlobalOpts;
+
+use crate::seal::{ProbeFormat, SealMode};
+
+/// Default `--root`: where container state directories live.
+pub const DEFAULT_ROOT: &str = "/run/sealrun";
+
+/// sealrun: a runc-compatible OCI runtime whose binary is sealed against
+/// overwrites from inside the container.
+#[derive(Parser, Debug)]
+#[command(name = "sealrun", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+
+    /// How to protect the runtime binary from the container
+    #[arg(
+        long,
+        value_name = "MODE",
+        env = "SEALRUN_SEAL",
+        value_enum,
+        default_value_t = SealMode::Auto,
+        global = true
+    )]
+    pub seal: SealMode,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container (it waits for `start`)
+    Create(liboci_cli::Create),
+    /// Start a created container
+    Start(liboci_cli::Start),
+    /// Print the state of a container as OCI state JSON
+    State(liboci_cli::State),
+    /// Send a signal to a container's init process (default TERM)
+    Kill(Kill),
+    /// Delete a container and release its resources
+    Delete(liboci_cli::Delete),
+    /// Create and start a container; in the foreground, exit with its status
+    Run(liboci_cli::Run),
+    /// Run a new process inside a running container
+    Exec(liboci_cli::Exec),
+    /// List containers
+    List(liboci_cli::List),
+    /// List the processes running inside a container
+    Ps(liboci_cli::Ps),
+    /// Suspend all processes of a container
+    Pause(liboci_cli::Pause),
+    /// Resume a paused container
+    Resume(liboci_cli::Resume),
+    /// Print the features this runtime supports (JSON)
+    Features(liboci_cli::Features),
+    /// Write a default config.json into a bundle
+    Spec(liboci_cli::Spec),
+    /// Report what the selected --seal mode would do on this host
+    SealProbe(SealProbe),
+}
+
+impl Command {
+    /// Whether the command starts a process inside a container, which is
+    /// what the runtime binary must be sealed against.
+    pub fn starts_container_process(&self) -> bool {
+        matches!(
+            self,
+            Command::Create(_) | Command::Run(_) | Command::Exec(_)
+        )
+    }
+}
+
+/// Send a signal to a container
+#[derive(Args, Debug)]
+pub struct Kill {
+    /// Container identifier
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+    /// Signal name or number (KILL, SIGKILL, 9)
+    #[arg(default_value = "TERM")]
+    pub signal: String,
+    /// Send the signal to all processes of the container
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SealProbe {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ProbeFormat::Text)]
+    pub format: ProbeFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn seal_defaults_to_auto_and_parses_every_mode() {
+        let cli = Cli::try_parse_from(["sealrun", "list"]).unwrap();
+        assert_eq!(cli.seal, SealMode::Auto);
+        for mode in [
+            "auto",
+            "hardened",
+            "overlayfs",
+            "memfd",
+            "tmpfile",
+            "dmz",
+            "none",
+        ] {
+            let cli = Cli::try_parse_from(["sealrun", "--seal", mode, "list"]).unwrap();
+            assert_eq!(cli.seal.to_string(), mode);
+        }
+        assert!(Cli::try_parse_from(["sealrun", "--seal", "bogus", "list"]).is_err());
+    }
+
+    #[test]
+    fn kill_signal_defaults_to_term() {
+        let cli = Cli::try_parse_from(["sealrun", "kill", "c1"]).unwrap();
+        match cli.command {
+            Command::Kill(k) => {
+                assert_eq!((k.container_id.as_str(), k.signal.as_str()), ("c1", "TERM"))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_create_run_exec_start_container_processes() {
+        for (args, expected) in [
+            (&["sealrun", "create", "c"][..], true),
+            (&["sealrun", "run", "c"][..], true),
+            (&["sealrun", "exec", "c", "true"][..], true),
+            (&["sealrun", "start", "c"][..], false),
+            (&["sealrun", "state", "c"][..], false),
+            (&["sealrun", "seal-probe"][..], false),
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.command.starts_container_process(), expected, "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! `sealrun create`, and the container construction `run` shares with it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::error::LibcontainerError;
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::syscall::syscall::SyscallType;
+
+use super::{remove_leftover_dir, validate_id, Runtime};
+use crate::executor::SealExecutor;
+
+/// Everything needed to build an init container (create and run).
+pub struct InitOptions<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub preserve_fds: i32,
+    pub no_pivot: bool,
+    pub detach: bool,
+}
+
+pub fn create(runtime: &Runtime, args: liboci_cli::Create, executor: SealExecutor) -> Result<()> {
+    build_init_container(
+        runtime,
+        &InitOptions {
+            id: &args.container_id,
+            bundle: &args.bundle,
+            pid_file: args.pid_file.as_deref(),
+            console_socket: args.console_socket.as_deref(),
+            preserve_fds: args.preserve_fds,
+            no_pivot: args.no_pivot,
+            // create always leaves the container running in the background
+            detach: true,
+        },
+        executor,
+    )?;
+    Ok(())
+}
+
+/// Builds the container up to the `created` state. On failure nothing is left
+/// under `--root` (libcontainer removes cgroups and state of containers whose
+/// processes it started; this also covers its earlier failure points).
+pub fn build_init_container(
+    runtime: &Runtime,
+    opts: &InitOptions<'_>,
+    executor: SealExecutor,
+) -> Result<Container> {
+    let id = opts.id;
+    validate_id(id)?;
+    let bundle = check_bundle(opts.bundle)?;
+    if opts.preserve_fds < 0 {
+        bail!(
+            "--preserve-fds must not be negative (got {})",
+            opts.preserve_fds
+        );
+    }
+
+    let root = runtime.ensure_root()?;
+    let container_dir = root.join(id);
+    if container_dir.exists() {
+        bail!(
+            "container {id} already exists (state in {})",
+            container_dir.display()
+        );
+    }
+
+    let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
+        .with_executor(executor)
+        .with_root_path(&root)
+        .and_then(|b| b.with_pid_file(opts.pid_file))
+        .map(|b| {
+            b.with_console_socket(opts.console_socket)
+                .with_preserved_fds(opts.preserve_fds)
+                .as_init(&bundle)
+                .with_systemd(runtime.systemd_cgroup)
+                .with_detach(opts.detach)
+                .with_no_pivot(opts.no_pivot)
+        })
+        .and_then(|b| b.build());
+
+    match built {
+        Ok(container) => {
+            tracing::debug!(id, pid = ?container.pid(), "container created");
+            Ok(container)
+        }
+        Err(err) => {
+            // `Exist`: someone else created this id since our check; not ours to remove.
+            remove_leftover_dir(&container_dir, matches!(err, LibcontainerError::Exist));
+            Err(err).with_context(|| {
+                format!(
+                    "failed to create container {id} from bundle {}",
+                    bundle.display()
+                )
+            })
+        }
+    }
+}
+
+/// Checks the bundle up front so that a bad bundle gives a precise error
+/// before libcontainer touches anything. Returns the canonical bundle path.
+fn check_bundle(bundle: &Path) -> Result<PathBuf> {
+    let bundle = std::fs::canonicalize(bundle)
+        .with_context(|| format!("bundle {} is not accessible", bundle.display()))?;
+    if !bundle.is_dir() {
+        bail!("bundle {} is not a directory", bundle.display());
+    }
+    let config = bundle.join("config.json");
+    if !config.exists() {
+        bail!("bundle {} has no config.json", bundle.display());
+    }
+    let spec = Spec::load(&config)
+        .map_err(|err| anyhow::anyhow!("{err}"))
+        .with_context(|| format!("failed to parse {}", config.display()))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .with_context(|| format!("{} has no root.path", config.display()))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    if !rootfs.is_dir() {
+        bail!(
+            "rootfs {} (root.path in {}) is not a directory",
+            rootfs.display(),
+            config.display()
+        );
+    }
+    if spec.process().is_none() {
+        bail!("{} has no process section", config.display());
+    }
+    // libcontainer built without libseccomp would silently skip the profile.
+    if spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .is_some()
+    {
+        bail!(
+            "{} asks for a seccomp profile, but sealrun is built without libseccomp support",
+            config.display()
+        );
+    }
+    Ok(bundle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle_with(config: Option<&str>, rootfs: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(config) = config {
+            std::fs::write(dir.path().join("config.json"), config).unwrap();
+        }
+        if rootfs {
+            std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        }
+        dir
+    }
+
+    fn err_of(bundle: &Path) -> String {
+        format!("{:#}", check_bundle(bundle).unwrap_err())
+    }
+
+    #[test]
+    fn bundle_errors_name_the_problem() {
+        assert!(err_of(Path::new("/nonexistent/bundle"))
+            .contains("/nonexistent/bundle is not accessible"));
+
+        let no_config = bundle_with(None, true);
+        assert!(err_of(no_config.path()).contains("has no config.json"));
+
+        let malformed = bundle_with(Some("{ not json"), true);
+        assert!(err_of(malformed.path()).contains("failed to parse"));
+
+        let spec = serde_json::to_string(&Spec::default()).unwrap();
+        let no_rootfs = bundle_with(Some(&spec), false);
+        let msg = err_of(no_rootfs.path());
+        assert!(
+            msg.contains("rootfs") && msg.contains("is not a directory"),
+            "{msg}"
+        );
+
+        let ok = bundle_with(Some(&spec), true);
+        assert_eq!(
+            check_bundle(ok.path()).unwrap(),
+            std::fs::canonicalize(ok.path()).unwrap()
+        );
+    }
+}

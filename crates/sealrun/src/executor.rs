@@ -1,0 +1,222 @@
+//! The container's final exec.
+//!
+//! Without a dmz fd this is libcontainer's `DefaultExecutor` (execvp of
+//! `process.args`). With one, the workload is started through the sealed dmz
+//! shim instead: `execveat(dmz, "", [resolved_program, args[1..]..], envp,
+//! AT_EMPTY_PATH)`, and the shim execs its own argv[0]. The runtime binary
+//! itself is then never the image of a process inside the container.
+//!
+//! ## Keeping the dmz fd alive through libcontainer's fd cleanup
+//!
+//! libcontainer 0.7.0 (`process/init/process.rs`) calls
+//! `close_range(3 + preserve_fds + LISTEN_FDS, MAX, CLOSE_RANGE_CLOEXEC)` in
+//! the container init process just before it waits for `start`: descriptors
+//! are only *marked* close-on-exec, not closed (it falls back to the same in
+//! userspace on old kernels). Descriptors are inherited unchanged through the
+//! clone()s of the intermediate and init processes, so the dmz fd opened in
+//! sealrun's main process is still open at the number we recorded when
+//! `Executor::exec` runs. `execveat(AT_EMPTY_PATH)` on a close-on-exec fd
+//! works for an ELF image (the kernel maps it before closing the fd) and the
+//! fd then disappears with the exec, so the workload never inherits it.
+//!
+//! To make that hold regardless of where the fd landed, [`SealExecutor::new`]
+//! moves it above the preserved range (`>= 3 + preserve_fds + LISTEN_FDS`)
+//! and makes sure it is O_CLOEXEC: a dmz fd inside the preserved range would
+//! otherwise be handed to the workload.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+
+use crate::sys;
+
+/// execvp(3)'s search path when `PATH` is unset.
+const DEFAULT_EXEC_PATH: &str = "/bin:/usr/bin";
+
+#[derive(Clone)]
+pub struct SealExecutor {
+    dmz: Option<Arc<OwnedFd>>,
+}
+
+impl SealExecutor {
+    /// `preserve_fds` is the `--preserve-fds` value given to libcontainer.
+    pub fn new(dmz: Option<OwnedFd>, preserve_fds: i32) -> anyhow::Result<Self> {
+        let dmz = match dmz {
+            None => None,
+            Some(fd) => Some(Arc::new(
+                place_above_preserved(fd, first_cleaned_fd(preserve_fds))
+                    .context("failed to place the dmz fd above the preserved fds")?,
+            )),
+        };
+        if let Some(fd) = &dmz {
+            tracing::debug!(
+                fd = fd.as_raw_fd(),
+                "container process will be exec'd through the dmz"
+            );
+        }
+        Ok(Self { dmz })
+    }
+}
+
+/// The first descriptor libcontainer's init process marks close-on-exec.
+fn first_cleaned_fd(preserve_fds: i32) -> RawFd {
+    let listen_fds = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(0);
+    3 + preserve_fds.max(0) + listen_fds
+}
+
+fn place_above_preserved(fd: OwnedFd, min: RawFd) -> std::io::Result<OwnedFd> {
+    if fd.as_raw_fd() >= min && sys::is_cloexec(fd.as_fd())? {
+        return Ok(fd);
+    }
+    // The original is dropped (closed) once the copy exists.
+    sys::dup_cloexec_at_least(fd.as_fd(), min)
+}
+
+impl Executor for SealExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let Some(dmz) = &self.dmz else {
+            return DefaultExecutor {}.exec(spec);
+        };
+        let args = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().as_ref())
+            .filter(|a| !a.is_empty())
+            .ok_or(ExecutorError::InvalidArg)?;
+
+        let path_var = std::env::var_os("PATH");
+        let program = resolve_program(&args[0], path_var.as_deref()).ok_or_else(|| {
+            ExecutorError::Other(format!("executable '{}' not found in $PATH", args[0]))
+        })?;
+
+        let argv = std::iter::once(program.clone().into_os_string())
+            .chain(args[1..].iter().map(OsString::from))
+            .map(cstring)
+            .collect::<Result<Vec<_>, _>>()?;
+        let envp = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut kv = k;
+                kv.push("=");
+                kv.push(v);
+                cstring(kv)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        tracing::debug!(
+            ?program,
+            dmz_fd = dmz.as_raw_fd(),
+            "exec workload through dmz"
+        );
+        let err = sys::execveat_empty_path(dmz.as_fd(), &argv, &envp);
+        Err(ExecutorError::Execution(
+            format!(
+                "execveat through dmz fd {} for {program:?} failed: {err}",
+                dmz.as_raw_fd()
+            )
+            .into(),
+        ))
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
+    }
+}
+
+fn cstring(s: OsString) -> Result<CString, ExecutorError> {
+    CString::new(s.into_vec()).map_err(|_| ExecutorError::InvalidArg)
+}
+
+/// Resolves the workload program the way execvp(3) would: a name with a
+/// slash is used as is, anything else is looked up in `PATH` (first regular
+/// file with an execute bit wins).
+fn resolve_program(name: &str, path_var: Option<&OsStr>) -> Option<PathBuf> {
+    if name.is_empty() {
+        return None;
+    }
+    if name.contains('/') {
+        return Some(PathBuf::from(name));
+    }
+    let path_var = path_var.unwrap_or(OsStr::new(DEFAULT_EXEC_PATH));
+    path_var
+        .as_bytes()
+        .split(|b| *b == b':')
+        .map(|dir| {
+            // An empty PATH element means the current directory.
+            let dir = if dir.is_empty() { b"." as &[u8] } else { dir };
+            Path::new(OsStr::from_bytes(dir)).join(name)
+        })
+        .find(|candidate| is_executable_file(candidate))
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_names_with_slash_verbatim() {
+        assert_eq!(
+            resolve_program("./run.sh", Some(OsStr::new("/nonexistent"))),
+            Some(PathBuf::from("./run.sh"))
+        );
+        assert_eq!(resolve_program("", None), None);
+    }
+
+    #[test]
+    fn resolves_through_path_skipping_non_executables() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("tool"), "").unwrap(); // not executable
+        std::fs::create_dir(a.join("dirtool")).unwrap(); // a directory
+        std::fs::write(b.join("tool"), "").unwrap();
+        std::fs::set_permissions(b.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(b.join("dirtool"), "").unwrap();
+        std::fs::set_permissions(b.join("dirtool"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+
+        let path = format!("{}:{}", a.display(), b.display());
+        assert_eq!(
+            resolve_program("tool", Some(OsStr::new(&path))),
+            Some(b.join("tool"))
+        );
+        assert_eq!(
+            resolve_program("dirtool", Some(OsStr::new(&path))),
+            Some(b.join("dirtool"))
+        );
+        assert_eq!(resolve_program("missing", Some(OsStr::new(&path))), None);
+    }
+
+    #[test]
+    fn dmz_fd_is_moved_above_preserved_range_and_cloexec() {
+        let file = std::fs::File::open("/proc/self/exe").unwrap();
+        let fd: OwnedFd = file.into();
+        let moved = place_above_preserved(fd, 100).unwrap();
+        assert!(moved.as_raw_fd() >= 100);
+        assert!(sys::is_cloexec(moved.as_fd()).unwrap());
+
+        // Already high and close-on-exec: kept as is.
+        let raw = moved.as_raw_fd();
+        let kept = place_above_preserved(moved, 50).unwrap();
+        assert_eq!(kept.as_raw_fd(), raw);
+    }
+}

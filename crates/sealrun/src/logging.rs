@@ -1,0 +1,86 @@
+//! `tracing` setup from the runc-style global options.
+//!
+//! * `--log FILE` appends to FILE, otherwise logs go to stderr;
+//! * `--log-format text|json` (default text);
+//! * `--debug` logs everything at debug level;
+//! * `SEALRUN_LOG` (an `EnvFilter` directive such as `sealrun=trace`)
+//!   overrides the level selection.
+//!
+//! Without `--debug`, warnings and errors are logged. On stderr, libcontainer's
+//! and libcgroups' own error events are left out: every failure comes back to
+//! `main` as an error chain that is printed once, on one line.
+
+use std::fs::{File, OpenOptions};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use liboci_cli::GlobalOpts;
+use tracing_subscriber::EnvFilter;
+
+/// Environment variable with an `EnvFilter` directive overriding the level.
+pub const LOG_FILTER_ENV: &str = "SEALRUN_LOG";
+
+/// Where log events end up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Stderr,
+    File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+pub fn init(opts: &GlobalOpts) -> Result<Destination> {
+    let format = match opts.log_format.as_deref() {
+        None | Some("text") => Format::Text,
+        Some("json") => Format::Json,
+        Some(other) => bail!("invalid --log-format '{other}' (expected 'text' or 'json')"),
+    };
+    let file = opts.log.as_deref().map(open_log_file).transpose()?;
+    let destination = if file.is_some() {
+        Destination::File
+    } else {
+        Destination::Stderr
+    };
+
+    let filter = match std::env::var(LOG_FILTER_ENV) {
+        Ok(directive) => EnvFilter::try_new(&directive)
+            .with_context(|| format!("invalid {LOG_FILTER_ENV}='{directive}'"))?,
+        Err(_) if opts.debug => EnvFilter::new("debug"),
+        Err(_) if destination == Destination::Stderr => {
+            EnvFilter::new("warn,libcontainer=off,libcgroups=off")
+        }
+        Err(_) => EnvFilter::new("warn"),
+    };
+
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
+    let result = match (file, format) {
+        (Some(file), Format::Text) => builder
+            .with_ansi(false)
+            .with_writer(Mutex::new(file))
+            .try_init(),
+        (Some(file), Format::Json) => builder.json().with_writer(Mutex::new(file)).try_init(),
+        (None, Format::Text) => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .try_init(),
+        (None, Format::Json) => builder.json().with_writer(std::io::stderr).try_init(),
+    };
+    result.map_err(|err| anyhow::anyhow!("failed to install the log subscriber: {err}"))?;
+    Ok(destination)
+}
+
+fn open_log_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("failed to open log file {}", path.display()))
+}

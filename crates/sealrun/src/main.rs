@@ -1,0 +1,134 @@
+//! sealrun: a runc-compatible OCI runtime on youki's libcontainer whose own
+//! binary is sealed before any container process exists.
+
+mod cli;
+mod commands;
+mod executor;
+mod logging;
+mod seal;
+mod sys;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::Parser;
+
+use crate::cli::{Cli, Command, DEFAULT_ROOT};
+use crate::commands::Runtime;
+use crate::executor::SealExecutor;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return report_usage_error(err),
+    };
+    let log_destination = match logging::init(&cli.global) {
+        Ok(destination) => destination,
+        Err(err) => {
+            eprintln!("sealrun: error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if log_destination == logging::Destination::File {
+                tracing::error!("{err:#}");
+            }
+            eprintln!("sealrun: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    // Seal first: nothing may have started a container process before this.
+    let mut protection = seal::protect(cli.seal, cli.command.starts_container_process())
+        .context("failed to protect the runtime binary")?;
+    tracing::debug!(args = ?std::env::args_os().collect::<Vec<_>>(), seal = %cli.seal, "sealrun started");
+
+    let runtime = Runtime {
+        root: cli
+            .global
+            .root
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
+        systemd_cgroup: cli.global.systemd_cgroup,
+    };
+
+    let code = match cli.command {
+        Command::Create(args) => {
+            let executor = SealExecutor::new(protection.dmz.take(), args.preserve_fds)?;
+            commands::create::create(&runtime, args, executor).map(|()| 0)?
+        }
+        Command::Run(args) => {
+            let executor = SealExecutor::new(protection.dmz.take(), args.preserve_fds)?;
+            commands::run::run(&runtime, args, executor)?
+        }
+        Command::Exec(args) => {
+            let executor = SealExecutor::new(protection.dmz.take(), args.preserve_fds)?;
+            commands::exec::exec(&runtime, args, executor)?
+        }
+        Command::Start(args) => commands::start::start(&runtime, args).map(|()| 0)?,
+        Command::State(args) => commands::state::state(&runtime, args).map(|()| 0)?,
+        Command::Kill(args) => commands::kill::kill(&runtime, args).map(|()| 0)?,
+        Command::Delete(args) => commands::delete::delete(&runtime, args).map(|()| 0)?,
+        Command::List(args) => commands::list::list(&runtime, args).map(|()| 0)?,
+        Command::Ps(args) => commands::ps::ps(&runtime, args).map(|()| 0)?,
+        Command::Pause(args) => commands::pause::pause(&runtime, args).map(|()| 0)?,
+        Command::Resume(args) => commands::pause::resume(&runtime, args).map(|()| 0)?,
+        Command::Features(_) => commands::features::features().map(|()| 0)?,
+        Command::Spec(args) => commands::spec::spec(args).map(|()| 0)?,
+        Command::SealProbe(args) => seal::probe(cli.seal, args.format).map(|()| 0)?,
+    };
+    drop(protection);
+    Ok(code)
+}
+
+/// Prints a clap error on one line (help and version go out unchanged).
+fn report_usage_error(err: clap::Error) -> ExitCode {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+    }
+    eprintln!("sealrun: error: {}", one_line_usage_error(&err));
+    ExitCode::from(2)
+}
+
+fn one_line_usage_error(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim();
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    if let Some(ContextValue::Strings(valid)) = err.get(ContextKind::ValidValue) {
+        message.push_str(&format!(" (possible values: {})", valid.join(", ")));
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_seal_value_is_one_line_with_choices() {
+        let err = Cli::try_parse_from(["sealrun", "--seal", "bogus", "list"]).unwrap_err();
+        let msg = one_line_usage_error(&err);
+        assert!(!msg.contains('\n'), "{msg}");
+        assert!(msg.contains("'bogus'") && msg.contains("--seal"), "{msg}");
+        assert!(
+            msg.contains("auto, hardened, overlayfs, memfd, tmpfile, dmz, none"),
+            "{msg}"
+        );
+    }
+}
