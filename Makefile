@@ -1,0 +1,30 @@
+# exeseal — the two set-up commands are `make demo` and `make test` (as root,
+# on a fresh Debian machine); everything they need is installed by scripts/deps.sh.
+CARGO ?= cargo
+RELEASE := target/release
+
+.PHONY: all build test demo bench exec-bench clean
+
+all: build
+
+build:
+	scripts/deps.sh
+	$(CARGO) build --release --workspace --locked
+
+# Every test: the dmz shim's own checks, then all crates' unit and root
+# integration tests (each integration test checks for root and says SKIP
+# when it cannot run).
+test: build
+	bash crates/dmz/tests/run.sh $(RELEASE)/dmz
+	$(CARGO) test --release --workspace --locked
+
+demo: build
+	bash scripts/demo.sh
+
+# fork+exec cost of a ~10 MiB binary, directly vs through each strategy.
+exec-bench: build
+	scripts/deps.sh --bench
+	bash bench/exec-cost.sh
+
+clean:
+	$(CARGO) clean
