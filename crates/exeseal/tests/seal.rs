@@ -28,6 +28,20 @@ macro_rules! require_root {
     };
 }
 
+/// Run `f` until it stops failing with ETXTBSY. Parallel test threads copy
+/// binaries while others fork: a forked child briefly inherits the copy's
+/// write fd (until its exec closes it), which makes exec of the copy fail
+/// with "Text file busy". Retrying is the standard cure.
+fn retry_busy<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    for _ in 0..100 {
+        match f() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            other => return other,
+        }
+    }
+    f()
+}
+
 /// A temp dir holding a copy of the probe binary.
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -57,7 +71,7 @@ impl Fixture {
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut c = self.cmd(args);
         c.envs(env.iter().copied());
-        c.output().expect("run probe")
+        retry_busy(|| c.output()).expect("run probe")
     }
 
     fn assert_unchanged(&self) {
@@ -80,7 +94,9 @@ struct Running {
 
 impl Running {
     fn start(fx: &Fixture, args: &[&str]) -> Self {
-        let mut child = fx.cmd(args).arg("--wait").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut cmd = fx.cmd(args);
+        cmd.arg("--wait").stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = retry_busy(|| cmd.spawn()).unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let report = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad report {line:?}: {e}"));
@@ -165,13 +181,8 @@ fn attack_succeeds_without_protection() {
     let fx = Fixture::new();
     // `probe exit` never seals; run a copy that blocks so the attack can hold
     // an O_PATH handle, then reopen it once the process is gone.
-    let mut child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!("exec {} status; ", fx.bin.display()))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _ = child.wait();
+    let status = retry_busy(|| Command::new(&fx.bin).arg("status").stdout(Stdio::null()).status()).unwrap();
+    assert!(status.success());
     let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(&fx.bin).unwrap();
     let mut w = std::fs::OpenOptions::new().write(true).open(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
     w.write_all(b"\x7fPWNED").unwrap();
@@ -256,7 +267,7 @@ fn noexec_temp_dirs_are_skipped_with_reason() {
     let bin = keep.path().join("probe");
     std::fs::copy(&fx.bin, &bin).unwrap();
     let script = script.replace(fx.bin.to_str().unwrap(), bin.to_str().unwrap());
-    let out = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    let out = retry_busy(|| Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output()).unwrap();
     assert_ne!(out.status.code(), Some(99), "mount failed: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let report = json(&out.stdout);
@@ -275,13 +286,15 @@ fn unprivileged_caller_falls_back_from_overlayfs() {
     let fx = Fixture::new();
     let dir = fx.bin.parent().unwrap();
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-        .arg(&fx.bin)
-        .args(["probe"])
-        .env("TMPDIR", "/tmp")
-        .output()
-        .unwrap();
+    let out = retry_busy(|| {
+        Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(&fx.bin)
+            .args(["probe"])
+            .env("TMPDIR", "/tmp")
+            .output()
+    })
+    .unwrap();
     let report = json(&out.stdout);
     let first = &report["attempts"][0];
     assert_eq!(first["strategy"], "overlayfs");
@@ -292,12 +305,9 @@ fn unprivileged_caller_falls_back_from_overlayfs() {
 
 /// Exec `path` with `args` from a file the test holds open: `/proc/<us>/fd/N`.
 fn exec_via_fd(fd: &impl AsRawFd, args: &[&str]) -> Output {
-    Command::new(format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()))
-        .args(args)
-        .env_remove(exeseal::REEXEC_ENV)
-        .env_remove(exeseal::STRATEGIES_ENV)
-        .output()
-        .unwrap()
+    let mut c = Command::new(format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()));
+    c.args(args).env_remove(exeseal::REEXEC_ENV).env_remove(exeseal::STRATEGIES_ENV);
+    retry_busy(|| c.output()).unwrap()
 }
 
 #[test]
