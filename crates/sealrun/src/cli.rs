@@ -12,7 +12,7 @@ pub const DEFAULT_ROOT: &str = "/run/sealrun";
 /// sealrun: a runc-compatible OCI runtime whose binary is sealed against
 /// overwrites from inside the container.
 #[derive(Parser, Debug)]
-#[command(name = "sealrun", version)]
+#[command(name = "sealrun", version, args_override_self = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOpts,

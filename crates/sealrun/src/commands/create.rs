@@ -112,9 +112,7 @@ fn check_bundle(bundle: &Path) -> Result<PathBuf> {
     if !config.exists() {
         bail!("bundle {} has no config.json", bundle.display());
     }
-    let spec = Spec::load(&config)
-        .map_err(|err| anyhow::anyhow!("{err}"))
-        .with_context(|| format!("failed to parse {}", config.display()))?;
+    let spec = load_spec(&config)?;
     let root = spec
         .root()
         .as_ref()
@@ -147,6 +145,15 @@ fn check_bundle(bundle: &Path) -> Result<PathBuf> {
         );
     }
     Ok(bundle)
+}
+
+/// Parses a config.json with serde_json directly: its errors carry the line
+/// and column, oci-spec's `Spec::load` only says "serde failed".
+pub fn load_spec(path: &Path) -> Result<Spec> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    serde_json::from_reader(std::io::BufReader::new(file))
+        .with_context(|| format!("failed to parse {}", path.display()))
 }
 
 #[cfg(test)]

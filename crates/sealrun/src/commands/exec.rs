@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::{Capability, LinuxCapabilities, Process, Spec};
+use libcontainer::oci_spec::runtime::{Capability, LinuxCapabilities, Process};
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::{foreground, Runtime};
@@ -100,9 +100,7 @@ impl Drop for TempFile {
 /// command line options applied and a terminal.
 fn tty_process(bundle: &Path, args: &liboci_cli::Exec) -> Result<Process> {
     let config = bundle.join("config.json");
-    let spec = Spec::load(&config)
-        .map_err(|err| anyhow::anyhow!("{err}"))
-        .with_context(|| format!("failed to load {}", config.display()))?;
+    let spec = super::create::load_spec(&config)?;
     let mut process = spec.process().clone().unwrap_or_default();
 
     process.set_args(Some(args.command.clone()));

@@ -1,6 +1,6 @@
 //! `sealrun kill ID [SIGNAL] [--all]`
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use libcontainer::signal::Signal;
 
 use super::Runtime;
@@ -18,12 +18,12 @@ pub fn kill(runtime: &Runtime, args: Kill) -> Result<()> {
 /// Accepts `KILL`, `SIGKILL`, `kill` and `9`.
 pub fn parse_signal(value: &str) -> Result<Signal> {
     let value = value.trim();
-    match value.parse::<i32>() {
-        Ok(number) => Signal::try_from(number).map_err(anyhow::Error::from),
-        Err(_) => Signal::try_from(value).map_err(anyhow::Error::from),
-    }
-    .with_context(|| {
-        format!("invalid signal '{value}' (use a name like KILL or SIGTERM, or a number)")
+    let parsed = match value.parse::<i32>() {
+        Ok(number) => Signal::try_from(number).ok(),
+        Err(_) => Signal::try_from(value).ok(),
+    };
+    parsed.ok_or_else(|| {
+        anyhow!("invalid signal '{value}' (use a name like KILL or SIGTERM, or a number)")
     })
 }
 

@@ -1,0 +1,195 @@
+//! Bad inputs: each gives a one-line error and leaves nothing behind (root only).
+
+mod common;
+
+use common::TestEnv;
+
+fn create_fails(env: &TestEnv, bundle: &std::path::Path, id: &str, needle: &str) {
+    for cmd in ["create", "run"] {
+        env.sealrun(&[cmd, "--bundle", bundle.to_str().unwrap(), id])
+            .assert_one_line_error(needle);
+        env.assert_nothing_left(id);
+    }
+}
+
+#[test]
+fn missing_bundle() {
+    let Some(env) = common::env("missing_bundle") else {
+        return;
+    };
+    let bundle = env.dir.path().join("no-such-bundle");
+    create_fails(
+        &env,
+        &bundle,
+        &env.id("c"),
+        "no-such-bundle is not accessible",
+    );
+}
+
+#[test]
+fn missing_config_json() {
+    let Some(env) = common::env("missing_config") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["true"]);
+    std::fs::remove_file(bundle.join("config.json")).unwrap();
+    create_fails(&env, &bundle, &env.id("c"), "has no config.json");
+}
+
+#[test]
+fn malformed_config_json() {
+    let Some(env) = common::env("malformed_config") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["true"]);
+    std::fs::write(bundle.join("config.json"), "{ \"ociVersion\": \"1.0.2\", ").unwrap();
+    create_fails(&env, &bundle, &env.id("c"), "failed to parse");
+
+    // Valid JSON, invalid spec.
+    std::fs::write(bundle.join("config.json"), "{\"ociVersion\": 5}").unwrap();
+    create_fails(&env, &bundle, &env.id("c"), "failed to parse");
+}
+
+#[test]
+fn missing_rootfs() {
+    let Some(env) = common::env("missing_rootfs") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["true"]);
+    std::fs::remove_dir_all(bundle.join("rootfs")).unwrap();
+    create_fails(&env, &bundle, &env.id("c"), "is not a directory");
+}
+
+#[test]
+fn missing_executable_fails_create_and_cleans_up() {
+    let Some(env) = common::env("missing_exe") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["/no/such/program"]);
+    create_fails(&env, &bundle, &env.id("c"), "failed to create container");
+}
+
+#[test]
+fn unknown_container_id() {
+    let Some(env) = common::env("unknown_id") else {
+        return;
+    };
+    let id = env.id("ghost");
+    let id = id.as_str();
+    for args in [
+        vec!["state", id],
+        vec!["start", id],
+        vec!["kill", id, "KILL"],
+        vec!["delete", id],
+        vec!["delete", "--force", id],
+        vec!["exec", id, "true"],
+        vec!["ps", id],
+        vec!["pause", id],
+    ] {
+        env.sealrun(&args)
+            .assert_one_line_error(&format!("container {id} does not exist"));
+        env.assert_nothing_left(id);
+    }
+    // An id that is not a plain name never reaches the file system.
+    env.sealrun(&["state", "../etc"])
+        .assert_one_line_error("invalid container id");
+}
+
+#[test]
+fn duplicate_id() {
+    let Some(env) = common::env("duplicate_id") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["sleep", "1000"]);
+    let id = env.id("c");
+    env.sealrun(&["create", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    let before = env.state(&id);
+
+    for cmd in ["create", "run"] {
+        env.sealrun(&[cmd, "--bundle", bundle.to_str().unwrap(), &id])
+            .assert_one_line_error("already exists");
+    }
+    // The first container is untouched.
+    let after = env.state(&id);
+    assert_eq!(
+        (&after["status"], &after["pid"]),
+        (&before["status"], &before["pid"])
+    );
+
+    env.sealrun(&["delete", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}
+
+#[test]
+fn bad_signal() {
+    let Some(env) = common::env("bad_signal") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["sleep", "1000"]);
+    let id = env.id("c");
+    env.sealrun(&["run", "--detach", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    for bad in ["SIGNOPE", "NOPE", "0", "99", ""] {
+        env.sealrun(&["kill", &id, bad])
+            .assert_one_line_error("invalid signal");
+    }
+    // Still running after the rejected kills.
+    assert_eq!(env.state(&id)["status"], "running");
+    env.sealrun(&["delete", "--force", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}
+
+#[test]
+fn invalid_seal_value() {
+    let Some(env) = common::env("invalid_seal") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["true"]);
+    let id = env.id("c");
+    let mut cmd = std::process::Command::new(&env.bin);
+    cmd.arg("--root")
+        .arg(&env.root)
+        .args(["--seal", "bogus", "run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id);
+    let out = env.output(cmd);
+    out.assert_one_line_error("invalid value 'bogus' for '--seal <MODE>'");
+    assert!(
+        out.stderr
+            .contains("possible values: auto, hardened, overlayfs, memfd, tmpfile, dmz, none"),
+        "{out:#?}"
+    );
+    assert_eq!(out.code(), 2);
+    env.assert_nothing_left(&id);
+
+    // The environment variable is checked the same way.
+    let mut cmd = std::process::Command::new(&env.bin);
+    cmd.env("SEALRUN_SEAL", "bogus")
+        .arg("--root")
+        .arg(&env.root)
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id);
+    env.output(cmd)
+        .assert_one_line_error("invalid value 'bogus'");
+    env.assert_nothing_left(&id);
+}
+
+#[test]
+fn unwired_seal_modes_refuse_to_start_containers() {
+    let Some(env) = common::env("unwired_seal") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["true"]);
+    let id = env.id("c");
+    let mut cmd = std::process::Command::new(&env.bin);
+    cmd.arg("--root")
+        .arg(&env.root)
+        .args(["--seal", "memfd", "run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id);
+    env.output(cmd)
+        .assert_one_line_error("seal mode memfd not wired yet");
+    env.assert_nothing_left(&id);
+}
