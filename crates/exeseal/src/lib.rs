@@ -226,6 +226,13 @@ impl Sealer {
         self
     }
 
+    /// Whether a protection made by someone else (memfd-bind's sealed memfd,
+    /// sealmount's overlay) counts as sealed.
+    pub fn accept_existing(mut self, yes: bool) -> Self {
+        self.accept_existing = yes;
+        self
+    }
+
     /// Private copies only (memfd, then temp files): no image shared with the
     /// host binary or other callers, so a page-cache-write kernel bug reached
     /// through /proc/<pid>/exe poisons one invocation, not every later one.

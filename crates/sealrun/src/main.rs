@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use libcontainer::oci_spec::runtime::Spec;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
 
@@ -45,18 +46,16 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<u8> {
-    // Seal first: nothing may have started a container process before this.
-    let mut protection = seal::protect(cli.seal, cli.command.starts_container_process())
-        .context("failed to protect the runtime binary")?;
-    tracing::debug!(args = ?std::env::args_os().collect::<Vec<_>>(), seal = %cli.seal, "sealrun started");
-
     let runtime = Runtime {
-        root: cli
-            .global
-            .root
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
+        root: cli.global.root.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
         systemd_cgroup: cli.global.systemd_cgroup,
     };
+    // Seal first: nothing may have started a container process before this.
+    let mut protection = seal::protect(cli.seal, cli.command.starts_container_process(), || {
+        container_spec(&runtime, &cli.command)
+    })
+    .context("failed to protect the runtime binary")?;
+    tracing::debug!(args = ?std::env::args_os().collect::<Vec<_>>(), seal = %cli.seal, "sealrun started");
 
     let code = match cli.command {
         Command::Create(args) => {
@@ -85,6 +84,41 @@ fn run(cli: Cli) -> Result<u8> {
     };
     drop(protection);
     Ok(code)
+}
+
+/// The spec of the process a command is about to start in a container (for
+/// the dmz safety check): the bundle's for create/run; for exec, the
+/// container's, with the capabilities exec adds.
+fn container_spec(runtime: &Runtime, command: &Command) -> Result<Spec> {
+    let load = |bundle: &std::path::Path| {
+        let path = bundle.join("config.json");
+        Spec::load(&path).with_context(|| format!("failed to load {}", path.display()))
+    };
+    match command {
+        Command::Create(a) => load(&a.bundle),
+        Command::Run(a) => load(&a.bundle),
+        Command::Exec(a) => {
+            let container = runtime.load(&a.container_id)?;
+            let mut spec = load(container.bundle())?;
+            if let Some(file) = &a.process {
+                let text = std::fs::read_to_string(file).with_context(|| format!("failed to read {}", file.display()))?;
+                let process: libcontainer::oci_spec::runtime::Process =
+                    serde_json::from_str(&text).with_context(|| format!("failed to parse {}", file.display()))?;
+                spec.set_process(Some(process));
+            }
+            if a.cap.iter().any(|c| c.trim_start_matches("CAP_").eq_ignore_ascii_case("SYS_PTRACE")) {
+                let mut process = spec.process().clone().unwrap_or_default();
+                let mut caps = process.capabilities().clone().unwrap_or_default();
+                let mut bounding = caps.bounding().clone().unwrap_or_default();
+                bounding.insert(libcontainer::oci_spec::runtime::Capability::SysPtrace);
+                caps.set_bounding(Some(bounding));
+                process.set_capabilities(Some(caps));
+                spec.set_process(Some(process));
+            }
+            Ok(spec)
+        }
+        _ => anyhow::bail!("this command starts no container process"),
+    }
 }
 
 /// Prints a clap error on one line (help and version go out unchanged).

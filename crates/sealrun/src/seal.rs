@@ -3,36 +3,42 @@
 //!
 //! `main` calls [`protect`] once, right after argument parsing and logging
 //! setup, and keeps the returned [`Protection`] alive until the process exits.
-//! The only thing the rest of sealrun consumes is [`Protection::dmz`]: when
-//! set, the container's final exec goes through that sealed executable (see
-//! `executor.rs`) instead of exec'ing the workload directly.
+//! Modes that re-execute (overlayfs, memfd, tmpfile, hardened, auto) do so
+//! inside `protect`: the process that continues past it runs from the sealed
+//! handle. The rest of sealrun only consumes [`Protection::dmz`]: when set,
+//! the container's final exec goes through that sealed shim (`executor.rs`).
 //!
-//! The modes are placeholders until they are wired to the `exeseal` library;
-//! only `none` works today.
+//! Every decision is logged at debug level as `seal: using <mode> ...` or
+//! `seal: skipping <mode>: <why>` — stable lines tests and operators grep.
 
 use std::fmt;
 use std::os::fd::OwnedFd;
 
-use anyhow::bail;
+use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
+use exeseal::{Probe, Sealer, Strategy};
+use libcontainer::oci_spec::runtime::{Capability, LinuxNamespaceType, Spec};
 
 /// How the runtime binary is sealed (`--seal`, env `SEALRUN_SEAL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum SealMode {
-    /// Pick the best strategy this host supports.
+    /// Already sealed → nothing; else overlayfs; else dmz when safe; else
+    /// memfd; else temp files; else refuse.
     #[default]
     Auto,
-    /// Strongest available protection; fail rather than fall back.
+    /// Private copies only (memfd, then temp files): no image shared with
+    /// the host binary, so a page-cache-write kernel bug stays in one call.
     Hardened,
-    /// Re-exec from a read-only overlayfs view of the binary (zero copy).
+    /// Re-exec from a private read-only overlayfs view of the binary (zero copy).
     Overlayfs,
     /// Re-exec from a sealed memfd copy.
     Memfd,
-    /// Re-exec from an unlinked, read-only O_TMPFILE copy.
+    /// Re-exec from an unlinked O_TMPFILE (or unlinked temp file) copy.
     Tmpfile,
-    /// Exec the workload through a small sealed dmz shim.
+    /// Exec the workload through a small sealed dmz shim; runtime processes
+    /// that enter the container are non-dumpable until then.
     Dmz,
-    /// No protection at all (testing only).
+    /// No protection at all (benchmark baseline and exploit tests only).
     None,
 }
 
@@ -62,28 +68,317 @@ pub struct Protection {
     pub dmz: Option<OwnedFd>,
 }
 
+/// The sealer for a mode that re-executes from a sealed copy of ourselves.
+fn sealer_for(mode: SealMode) -> Option<Sealer> {
+    let only = |s: &[Strategy]| Some(Sealer::default().only(s));
+    match mode {
+        SealMode::Overlayfs => only(&[Strategy::Overlayfs]),
+        SealMode::Memfd => only(&[Strategy::Memfd]),
+        SealMode::Tmpfile => only(&[Strategy::Tmpfile, Strategy::UnlinkedTemp]),
+        SealMode::Hardened => Some(Sealer::hardened()),
+        SealMode::Auto | SealMode::Dmz | SealMode::None => None,
+    }
+}
+
+/// Copies `auto` falls back to once overlayfs and dmz are out.
+const AUTO_COPIES: [Strategy; 3] = [Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp];
+
 /// Protects the running runtime binary. Does nothing unless the command
-/// starts a container process (create, run, exec).
+/// starts a container process (create, run, exec). `spec` yields the OCI
+/// spec of the process about to start; only dmz decisions need it.
 pub fn protect(
     mode: SealMode,
-    command_starts_container_process: bool,
-) -> anyhow::Result<Protection> {
-    if !command_starts_container_process {
+    starts_container_process: bool,
+    spec: impl FnOnce() -> Result<Spec>,
+) -> Result<Protection> {
+    if !starts_container_process {
+        return Ok(Protection::default());
+    }
+    if let Some(sealer) = sealer_for(mode) {
+        let p = sealer
+            .ensure_sealed()
+            .with_context(|| format!("--seal {mode}"))?;
+        log_using(p.name(), p.bytes_copied());
         return Ok(Protection::default());
     }
     match mode {
         SealMode::None => {
-            tracing::warn!(
-                "sealing disabled (--seal none): runtime binary is exposed to the container"
-            );
+            tracing::warn!("seal: using none: sealing disabled (--seal none), the runtime binary is exposed to the container");
             Ok(Protection::default())
         }
-        other => bail!("seal mode {other} not wired yet"),
+        SealMode::Dmz => {
+            if let Some(why) = dmz_unsafe_reason(&spec()?) {
+                bail!("--seal dmz refused: {why}; use --seal auto, overlayfs or memfd for this container");
+            }
+            dmz()
+        }
+        SealMode::Auto => auto(spec),
+        _ => unreachable!("modes with a sealer returned above"),
     }
 }
 
-/// `sealrun seal-probe`: reports what `mode` would do on this host.
-pub fn probe(mode: SealMode, format: ProbeFormat) -> anyhow::Result<()> {
-    let _ = format;
-    bail!("seal-probe: seal mode {mode} not wired yet")
+fn log_using(mode: &str, bytes_copied: u64) {
+    tracing::debug!(
+        mode,
+        bytes_copied,
+        "seal: using {mode} ({bytes_copied} bytes copied)"
+    );
+}
+
+/// already sealed → overlayfs → dmz when safe → memfd → temp files → refuse.
+fn auto(spec: impl FnOnce() -> Result<Spec>) -> Result<Protection> {
+    let zero_copy = Sealer::default()
+        .only(&[Strategy::Overlayfs])
+        .accept_existing(true);
+    let overlay_failure = match zero_copy.ensure_sealed() {
+        Ok(p) => {
+            log_using(p.name(), p.bytes_copied());
+            return Ok(Protection::default());
+        }
+        // Only "overlayfs did not work here" may fall through; a failed
+        // re-exec or a bad token must stop us.
+        Err(exeseal::Error::AllFailed(f)) => exeseal::Error::AllFailed(f).to_string(),
+        Err(e) => return Err(e).context("--seal auto"),
+    };
+    tracing::debug!("seal: skipping overlayfs: {overlay_failure}");
+    match spec().map(|s| dmz_unsafe_reason(&s)) {
+        Ok(None) => return dmz(),
+        Ok(Some(why)) => tracing::debug!("seal: skipping dmz: {why}"),
+        Err(e) => tracing::debug!("seal: skipping dmz: cannot read the container's spec: {e:#}"),
+    }
+    let p = Sealer::default()
+        .only(&AUTO_COPIES)
+        .ensure_sealed()
+        .context("--seal auto")?;
+    log_using(p.name(), p.bytes_copied());
+    Ok(Protection::default())
+}
+
+fn dmz() -> Result<Protection> {
+    // Non-dumpable: /proc/<pid>/exe of our processes that enter the
+    // container (still the runtime binary until the final exec) is then only
+    // reachable with CAP_SYS_PTRACE over the initial user namespace, which
+    // dmz_unsafe_reason made sure the container cannot have. The flag is
+    // inherited by the container's init and reset by its final execve.
+    crate::sys::set_non_dumpable().context("seal: dmz: prctl(PR_SET_DUMPABLE, 0)")?;
+    let fd = exeseal::dmz::sealed().context("seal: dmz: sealing the dmz shim")?;
+    log_using("dmz", exeseal::dmz::elf().len() as u64);
+    Ok(Protection { dmz: Some(fd) })
+}
+
+/// Why dmz would not protect this container, if it would not.
+///
+/// With dmz the runtime binary is not copied; what keeps the container from
+/// /proc/<runtime pid>/exe is non-dumpability, which CAP_SYS_PTRACE
+/// overrides — unless the container lives in its own user namespace (its
+/// capabilities then do not reach our processes; Linux >= 4.10 checks the
+/// mm's user namespace).
+pub fn dmz_unsafe_reason(spec: &Spec) -> Option<String> {
+    let userns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User));
+    if userns {
+        return None;
+    }
+    let Some(caps) = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+    else {
+        return Some("the process has no capability sets, so it keeps all of root's (CAP_SYS_PTRACE included) and has no user namespace".into());
+    };
+    let sets = [
+        ("bounding", caps.bounding()),
+        ("inheritable", caps.inheritable()),
+        ("ambient", caps.ambient()),
+        ("permitted", caps.permitted()),
+        ("effective", caps.effective()),
+    ];
+    sets.iter()
+        .find(|(_, set)| {
+            set.as_ref()
+                .is_some_and(|s| s.contains(&Capability::SysPtrace))
+        })
+        .map(|(name, _)| {
+            format!("the container can gain CAP_SYS_PTRACE ({name} set) and has no user namespace")
+        })
+}
+
+/// `sealrun seal-probe`: what `mode` would do on this host, without doing it.
+pub fn probe(mode: SealMode, format: ProbeFormat) -> Result<()> {
+    let report = probe_report(mode)?;
+    match format {
+        ProbeFormat::Json => println!("{}", serde_json::to_string(&report)?),
+        ProbeFormat::Text => {
+            println!("mode: {mode}");
+            println!(
+                "chosen: {}",
+                report
+                    .chosen
+                    .as_deref()
+                    .unwrap_or("none available (would refuse)")
+            );
+            if let Some(b) = report.bytes_copied {
+                println!("bytes copied per call: {b}");
+            }
+            if let Some(c) = &report.current {
+                println!("current binary: {c}");
+            }
+            for s in &report.skipped {
+                println!("skipped {}: {}", s.mode, s.reason);
+            }
+        }
+    }
+    if report.chosen.is_none() {
+        bail!("no protection available for --seal {mode}");
+    }
+    Ok(())
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Skipped {
+    mode: String,
+    reason: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ProbeReport {
+    mode: String,
+    chosen: Option<String>,
+    bytes_copied: Option<u64>,
+    /// How the binary running this probe is protected already, if at all.
+    current: Option<String>,
+    skipped: Vec<Skipped>,
+}
+
+fn probe_report(mode: SealMode) -> Result<ProbeReport> {
+    let mut report = ProbeReport {
+        mode: mode.to_string(),
+        chosen: None,
+        bytes_copied: None,
+        current: None,
+        skipped: vec![],
+    };
+    let absorb = |report: &mut ProbeReport, p: Probe| {
+        report.current = p.current.as_ref().map(|c| c.name().to_string());
+        for (s, r) in &p.attempts {
+            if let Err(e) = r {
+                report.skipped.push(Skipped {
+                    mode: s.name().into(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        report.chosen = p.chosen();
+        report.bytes_copied = p.bytes_copied();
+    };
+    match mode {
+        SealMode::None => {
+            report.chosen = Some("none".into());
+            report.bytes_copied = Some(0);
+        }
+        SealMode::Dmz => {
+            exeseal::dmz::sealed().context("sealing the dmz shim")?;
+            report.chosen = Some("dmz".into());
+            report.bytes_copied = Some(exeseal::dmz::elf().len() as u64);
+        }
+        SealMode::Auto => {
+            absorb(
+                &mut report,
+                Sealer::default()
+                    .only(&[Strategy::Overlayfs])
+                    .accept_existing(true)
+                    .probe()?,
+            );
+            if report.chosen.is_none() {
+                report.skipped.push(Skipped {
+                    mode: "dmz".into(),
+                    reason: "depends on the container: used only without CAP_SYS_PTRACE or with a user namespace".into(),
+                });
+                let skipped = std::mem::take(&mut report.skipped);
+                absorb(&mut report, Sealer::default().only(&AUTO_COPIES).probe()?);
+                report.skipped.splice(0..0, skipped);
+            }
+        }
+        other => {
+            let sealer = sealer_for(other).expect("re-exec modes have a sealer");
+            absorb(&mut report, sealer.probe()?);
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(caps: &[Capability], userns: bool) -> Spec {
+        use libcontainer::oci_spec::runtime::{
+            LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, ProcessBuilder,
+        };
+        let set: std::collections::HashSet<Capability> = caps.iter().copied().collect();
+        let caps = LinuxCapabilitiesBuilder::default()
+            .bounding(set.clone())
+            .effective(set.clone())
+            .permitted(set)
+            .build()
+            .unwrap();
+        let mut spec = Spec::default();
+        spec.set_process(Some(
+            ProcessBuilder::default()
+                .capabilities(caps)
+                .build()
+                .unwrap(),
+        ));
+        let mut ns = vec![LinuxNamespaceBuilder::default()
+            .typ(LinuxNamespaceType::Mount)
+            .build()
+            .unwrap()];
+        if userns {
+            ns.push(
+                LinuxNamespaceBuilder::default()
+                    .typ(LinuxNamespaceType::User)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        spec.set_linux(Some(
+            LinuxBuilder::default().namespaces(ns).build().unwrap(),
+        ));
+        spec
+    }
+
+    #[test]
+    fn dmz_safety_follows_ptrace_and_userns() {
+        assert_eq!(
+            dmz_unsafe_reason(&spec_with(&[Capability::Chown, Capability::Kill], false)),
+            None
+        );
+        let why = dmz_unsafe_reason(&spec_with(&[Capability::SysPtrace], false)).unwrap();
+        assert!(
+            why.contains("CAP_SYS_PTRACE") && why.contains("bounding"),
+            "{why}"
+        );
+        assert_eq!(
+            dmz_unsafe_reason(&spec_with(&[Capability::SysPtrace], true)),
+            None
+        );
+    }
+
+    #[test]
+    fn no_capability_sets_means_all_of_roots() {
+        let mut spec = Spec::default();
+        spec.set_process(Some(
+            libcontainer::oci_spec::runtime::ProcessBuilder::default()
+                .build()
+                .unwrap(),
+        ));
+        spec.set_linux(None);
+        let mut p = spec.process().clone().unwrap();
+        p.set_capabilities(None);
+        spec.set_process(Some(p));
+        assert!(dmz_unsafe_reason(&spec).is_some());
+    }
 }

@@ -65,3 +65,14 @@ pub fn is_cloexec(fd: BorrowedFd<'_>) -> io::Result<bool> {
     }
     Ok(flags & libc::FD_CLOEXEC != 0)
 }
+
+/// `prctl(PR_SET_DUMPABLE, 0)`: makes /proc/<pid>/exe (and ptrace) of this
+/// process and its children reachable only with CAP_SYS_PTRACE.
+pub fn set_non_dumpable() -> io::Result<()> {
+    // SAFETY: PR_SET_DUMPABLE takes plain integers and touches no memory.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
