@@ -175,21 +175,3 @@ fn invalid_seal_value() {
         .assert_one_line_error("invalid value 'bogus'");
     env.assert_nothing_left(&id);
 }
-
-#[test]
-fn unwired_seal_modes_refuse_to_start_containers() {
-    let Some(env) = common::env("unwired_seal") else {
-        return;
-    };
-    let bundle = env.bundle("bundle", &["true"]);
-    let id = env.id("c");
-    let mut cmd = std::process::Command::new(&env.bin);
-    cmd.arg("--root")
-        .arg(&env.root)
-        .args(["--seal", "memfd", "run", "--bundle"])
-        .arg(&bundle)
-        .arg(&id);
-    env.output(cmd)
-        .assert_one_line_error("seal mode memfd not wired yet");
-    env.assert_nothing_left(&id);
-}

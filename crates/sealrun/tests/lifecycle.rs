@@ -304,3 +304,50 @@ fn features_and_spec() {
     spec.arg("spec").arg("--bundle").arg(&bundle);
     env.output(spec).assert_one_line_error("already exists");
 }
+
+#[test]
+fn every_seal_mode_runs_and_execs() {
+    let Some(env) = common::env("seal_modes") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["sh", "-c", "read _ </proc/1/cmdline; exit 7"]);
+    for mode in [
+        "auto",
+        "hardened",
+        "overlayfs",
+        "memfd",
+        "tmpfile",
+        "dmz",
+        "none",
+    ] {
+        let id = env.id(mode);
+        let mut cmd = std::process::Command::new(&env.bin);
+        cmd.arg("--root").arg(&env.root).arg("--log").arg(&env.log);
+        cmd.args([
+            "--seal",
+            mode,
+            "run",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            &id,
+        ]);
+        let run = env.output(cmd);
+        assert_eq!(run.code(), 7, "--seal {mode}: {run:#?}");
+        env.assert_nothing_left(&id);
+    }
+
+    // exec goes through the same sealing.
+    let bundle = env.bundle("bundle-exec", &["sleep", "1000"]);
+    let id = env.id("exec");
+    env.sealrun(&["run", "--detach", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    for mode in ["auto", "dmz", "memfd"] {
+        let mut cmd = std::process::Command::new(&env.bin);
+        cmd.arg("--root").arg(&env.root).arg("--log").arg(&env.log);
+        cmd.args(["--seal", mode, "exec", &id, "sh", "-c", "echo $0; exit 4"]);
+        let exec = env.output(cmd);
+        assert_eq!(exec.code(), 4, "--seal {mode}: {exec:#?}");
+    }
+    env.sealrun(&["delete", "--force", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}
