@@ -21,6 +21,11 @@ test: build
 demo: build
 	bash scripts/demo.sh
 
+# `<runtime> run -b bundle ctr` for every mode in one hyperfine run
+# (bench/RESULTS.md); `make bench PEERS=1` adds runc, crun and youki 0.7.0.
+bench: build
+	bash bench/run.sh $(if $(PEERS),--peers)
+
 # fork+exec cost of a ~10 MiB binary, directly vs through each strategy.
 exec-bench: build
 	scripts/deps.sh --bench

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# `make bench`: `<runtime> run -b bundle ctr` for every sealrun mode (and, with
+# --peers, Debian's runc and crun and youki 0.7.0) in ONE hyperfine run, so the
+# ratios are comparable. Writes bench/RESULTS.md and bench/results.json.
+#
+# Runs inside a private mount namespace so memfd-bind's mount (and anything
+# else) disappears with it. Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+RUNS=${RUNS:-100}
+WARMUP=${WARMUP:-10}
+peers=0
+[ "${1:-}" = "--peers" ] && peers=1
+
+if [ "${_BENCH_IN_NS:-}" != 1 ]; then
+  [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
+  scripts/deps.sh --bench
+  cargo build --release --workspace --locked >&2
+  if [ $peers = 1 ]; then
+    command -v runc >/dev/null || apt-get install -y -qq runc >/dev/null
+    command -v crun >/dev/null || apt-get install -y -qq crun >/dev/null
+    if [ ! -x bench/cache/bin/youki ]; then
+      echo "bench: building youki 0.7.0 into bench/cache (one-off, several minutes)" >&2
+      cargo install --quiet --locked --root bench/cache youki --version 0.7.0 \
+        --no-default-features --features v1,v2,systemd >&2 || echo "bench: youki did not build; skipped" >&2
+    fi
+  fi
+  exec env _BENCH_IN_NS=1 unshare -m --propagation private -- bash "$0" "$@"
+fi
+
+work=$(mktemp -d /tmp/sealrun-bench.XXXXXX)
+daemon=
+cleanup() {
+  [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Each runtime in a directory of its own (the overlay seals that directory),
+# state dirs never under a runtime binary's directory.
+mkdir -p "$work/bin" "$work/served" "$work/state"
+cp target/release/sealrun "$work/bin/sealrun"
+cp target/release/sealrun "$work/served/sealrun"
+bash crates/sealrun/tests/make-bundle.sh "$work/bundle/rootfs" >/dev/null
+(cd "$work/bundle" && "$work/bin/sealrun" spec)
+jq '.process.terminal = false | .process.args = ["/bin/true"]' "$work/bundle/config.json" >"$work/c.json"
+mv "$work/c.json" "$work/bundle/config.json"
+
+cmds=()
+add() { cmds+=(-n "$1" "$2"); }
+sr="$work/bin/sealrun"
+for mode in none overlayfs memfd tmpfile dmz hardened auto; do
+  add "sealrun --seal $mode" "$sr --root $work/state/$mode --seal $mode run -b $work/bundle ctr"
+done
+if [ -x target/release/memfd-bind ]; then
+  target/release/memfd-bind "$work/served/sealrun" >"$work/memfd-bind.log" 2>&1 &
+  daemon=$!
+  for _ in $(seq 50); do grep -q memfd: /proc/self/mountinfo 2>/dev/null && break; sleep 0.1; done
+  add "sealrun under memfd-bind" "$work/served/sealrun --root $work/state/memfd-bind run -b $work/bundle ctr"
+fi
+if [ $peers = 1 ]; then
+  command -v runc >/dev/null && add "runc $(runc --version | head -1 | awk '{print $3}')" "runc --root $work/state/runc run -b $work/bundle ctr"
+  [ -x bench/cache/bin/youki ] && add "youki 0.7.0" "bench/cache/bin/youki --root $work/state/youki run -b $work/bundle ctr"
+fi
+
+hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/h.json" "${cmds[@]}" >&2
+
+# Memory: bytes each mode copies per invocation (seal-probe) and the peak RSS
+# of one `run` (max RSS over the runtime's processes).
+mem_json="$work/mem.json"
+echo '{}' >"$mem_json"
+for mode in none overlayfs memfd tmpfile dmz hardened auto; do
+  copied=$("$sr" --seal "$mode" seal-probe --format json | jq '.bytes_copied')
+  rss=$(python3 - "$sr" "$work" "$mode" <<'PY'
+import resource, subprocess, sys
+sr, work, mode = sys.argv[1:4]
+subprocess.run([sr, "--root", f"{work}/state/rss-{mode}", "--seal", mode, "run", "-b", f"{work}/bundle", "rss"], check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+PY
+)
+  jq --arg m "sealrun --seal $mode" --argjson c "$copied" --argjson r "$rss" '.[$m] = {bytes_copied: $c, peak_rss_kib: $r}' "$mem_json" >"$mem_json.n"
+  mv "$mem_json.n" "$mem_json"
+done
+
+jq -s '{hyperfine: .[0], memory: .[1]}' "$work/h.json" "$mem_json" >bench/results.json
+dmz_size=$(stat -c %s target/release/dmz)
+{
+  echo "# sealrun benchmark: \`<runtime> run -b bundle ctr\` (busybox, /bin/true)"
+  echo
+  echo "Latest run: $(date -u '+%F %H:%M UTC') · kernel $(uname -r) · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') · $(nproc) CPUs · one hyperfine run, $RUNS runs each after $WARMUP warm-up"
+  echo
+  echo "sealrun binary: $(stat -c %s "$sr") bytes · dmz shim: $dmz_size bytes"
+  echo
+  echo "| runtime | mean ± σ ms | min ms | ratio to \`--seal none\` | bytes copied per call | peak RSS KiB |"
+  echo "|---|---|---|---|---|---|"
+  jq -r --slurpfile mem "$mem_json" '
+    (.results[] | select(.command == "sealrun --seal none") | .mean) as $base
+    | .results[]
+    | ($mem[0][.command] // {}) as $m
+    | "| \(.command) | \(.mean*1000*100|round/100) ± \(.stddev*1000*100|round/100) | \(.min*1000*100|round/100) | \(.mean/$base*100|round/100)x | \($m.bytes_copied // "—") | \($m.peak_rss_kib // "—") |"' "$work/h.json"
+  echo
+  echo "Absolute times are noisy on shared machines; compare only ratios from one run."
+} >bench/RESULTS.md
+cat bench/RESULTS.md
