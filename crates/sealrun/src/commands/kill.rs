@@ -1,6 +1,7 @@
 //! `sealrun kill ID [SIGNAL] [--all]`
 
 use anyhow::{anyhow, Context, Result};
+use libcontainer::error::LibcontainerError;
 use libcontainer::signal::Signal;
 
 use super::Runtime;
@@ -10,9 +11,19 @@ pub fn kill(runtime: &Runtime, args: Kill) -> Result<()> {
     let id = args.container_id.as_str();
     let signal = parse_signal(&args.signal)?;
     let mut container = runtime.load(id)?;
-    container
-        .kill(signal, args.all)
-        .with_context(|| format!("failed to send signal {} to container {id}", args.signal))
+    match container.kill(signal, args.all) {
+        Ok(()) => Ok(()),
+        // libcontainer records the new status after signalling. When that
+        // write fails because the state is gone, the container was deleted
+        // meanwhile (typically by the foreground `run` reaping it after this
+        // very signal): the signal was delivered.
+        Err(LibcontainerError::State(err)) if !container.root.join("state.json").exists() => {
+            tracing::debug!(id, %err, "container deleted while it was being signalled");
+            Ok(())
+        }
+        Err(err) => Err(err)
+            .with_context(|| format!("failed to send signal {} to container {id}", args.signal)),
+    }
 }
 
 /// Accepts `KILL`, `SIGKILL`, `kill` and `9`.
