@@ -76,3 +76,55 @@ pub fn set_non_dumpable() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Receives one file descriptor sent with SCM_RIGHTS on the connected unix
+/// socket `sock` (as libcontainer sends a pty master); the payload is ignored.
+/// The received descriptor is O_CLOEXEC.
+pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
+
+    let mut payload = [0u8; 4096];
+    let mut iov = [io::IoSliceMut::new(&mut payload)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<UnixAddr>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut received = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            received.extend(fds);
+        }
+    }
+    // SAFETY: the kernel installed these descriptors in our table for this
+    // message; nothing else knows about them, so each is owned exactly once.
+    let mut owned: Vec<OwnedFd> = received
+        .into_iter()
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect();
+    if owned.len() != 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("expected one file descriptor, received {}", owned.len()),
+        ));
+    }
+    Ok(owned.remove(0))
+}
+
+/// Copies the window size of terminal `from` to terminal `to`
+/// (TIOCGWINSZ + TIOCSWINSZ).
+pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: an all-zero winsize is a valid value of this plain C struct.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`, which outlives the call.
+    if unsafe { libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: TIOCSWINSZ reads one winsize from `size`.
+    if unsafe { libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -351,3 +351,73 @@ fn every_seal_mode_runs_and_execs() {
     env.sealrun(&["delete", "--force", &id]).assert_ok();
     env.assert_nothing_left(&id);
 }
+
+#[test]
+fn foreground_terminal_for_run_and_exec() {
+    let Some(env) = common::env("terminal") else {
+        return;
+    };
+    // run of a terminal: true spec: sealrun relays the container's pty.
+    let bundle = env.bundle("bundle", &["sh", "-c", "tty; exit 3"]);
+    env.edit_config(&bundle, |c| c["process"]["terminal"] = true.into());
+    let id = env.id("run");
+    let run = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert_eq!(run.code(), 3, "{run:#?}");
+    assert!(run.stdout.starts_with("/dev/pts/"), "{run:#?}");
+    assert!(run.stdout.ends_with("\r\n"), "{run:#?}");
+    env.assert_nothing_left(&id);
+
+    // exec --tty, and exec of a process file asking for a terminal.
+    let bundle = env.bundle("bundle-exec", &["sleep", "1000"]);
+    let id = env.id("exec");
+    env.sealrun(&["run", "--detach", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    let exec = env.sealrun(&[
+        "exec",
+        "--tty",
+        "--env",
+        "X=y",
+        &id,
+        "sh",
+        "-c",
+        "tty; echo $X; exit 4",
+    ]);
+    assert_eq!(exec.code(), 4, "{exec:#?}");
+    assert!(
+        exec.stdout.starts_with("/dev/pts/") && exec.stdout.ends_with("\r\ny\r\n"),
+        "{exec:#?}"
+    );
+    let exec = env.sealrun(&["exec", &id, "sh", "-c", "tty; exit 5"]);
+    assert_eq!(
+        (exec.code(), exec.stdout.as_str()),
+        (5, "not a tty\n"),
+        "{exec:#?}"
+    );
+    let process = env.dir.path().join("process.json");
+    std::fs::write(
+        &process,
+        serde_json::json!({
+            "terminal": true,
+            "args": ["tty"],
+            "env": ["PATH=/bin"],
+            "cwd": "/",
+            "user": {"uid": 0, "gid": 0}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let exec = env.sealrun(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert!(
+        exec.status.success() && exec.stdout.starts_with("/dev/pts/"),
+        "{exec:#?}"
+    );
+    env.sealrun(&["delete", "--force", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+    // No console socket directory is left in --root either.
+    let left: Vec<_> = std::fs::read_dir(&env.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

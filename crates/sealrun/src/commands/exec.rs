@@ -8,6 +8,7 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::{Capability, LinuxCapabilities, Process};
 use libcontainer::syscall::syscall::SyscallType;
 
+use super::console::{ConsoleSocket, Relay};
 use super::{foreground, Runtime};
 use crate::executor::SealExecutor;
 
@@ -22,10 +23,6 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
             "--preserve-fds must not be negative (got {})",
             args.preserve_fds
         );
-    }
-    if args.tty && !args.detach {
-        // libcontainer 0.7 only hands a terminal out through a console socket.
-        bail!("exec --tty needs --detach and --console-socket (no foreground terminal relay yet)");
     }
 
     // libcontainer builds a process from the command line without a terminal;
@@ -48,6 +45,18 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         .map(|f| f.0.as_path())
         .or(args.process.as_deref());
 
+    // A foreground process with a terminal: sealrun is its console socket
+    // (libcontainer 0.7 hands a terminal out only through one).
+    let console = if !args.detach && args.console_socket.is_none() && wants_terminal(&args)? {
+        Some(ConsoleSocket::new(&runtime.root)?)
+    } else {
+        None
+    };
+    let console_socket: Option<&Path> = console
+        .as_ref()
+        .map(ConsoleSocket::path)
+        .or(args.console_socket.as_deref());
+
     let (user, group) = match args.user {
         Some((uid, gid)) => (Some(uid), gid),
         None => (None, None),
@@ -57,10 +66,10 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         .with_root_path(&runtime.root)
         .and_then(|b| b.with_pid_file(args.pid_file.as_ref()))
         .map(|b| {
-            b.with_console_socket(args.console_socket.as_ref())
+            b.with_console_socket(console_socket)
                 .with_preserved_fds(args.preserve_fds)
                 .as_tenant()
-                .with_detach(args.detach)
+                .with_detach(args.detach || console.is_some())
                 .with_cwd(args.cwd.as_ref())
                 .with_env(args.env.iter().cloned().collect())
                 .with_process(process_file)
@@ -82,9 +91,35 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
     if args.detach {
         return Ok(0);
     }
+    let master = console
+        .as_ref()
+        .map(ConsoleSocket::receive_master)
+        .transpose()
+        .with_context(|| format!("failed to set up the terminal of the exec'd process {pid}"))?;
+    drop(console);
     let blocked = foreground::block_signals()?;
-    foreground::wait_forwarding_signals(pid, &blocked)
-        .with_context(|| format!("failed to wait for the exec'd process {pid} in container {id}"))
+    let relay = master.map(Relay::start).transpose()?;
+    let status = foreground::wait_forwarding_signals(pid, &blocked, || {
+        if let Some(relay) = &relay {
+            relay.resize();
+        }
+    });
+    if let Some(relay) = relay {
+        relay.finish();
+    }
+    status.with_context(|| format!("failed to wait for the exec'd process {pid} in container {id}"))
+}
+
+/// Whether the process to exec asks for a terminal.
+fn wants_terminal(args: &liboci_cli::Exec) -> Result<bool> {
+    let Some(file) = &args.process else {
+        return Ok(args.tty);
+    };
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("failed to read {}", file.display()))?;
+    let process: Process = serde_json::from_str(&text)
+        .with_context(|| format!("failed to parse {}", file.display()))?;
+    Ok(process.terminal().unwrap_or(false))
 }
 
 /// Removes the file when dropped.

@@ -17,9 +17,13 @@ pub fn block_signals() -> Result<SigSet> {
     Ok(all)
 }
 
-/// Waits until `pid` exits, forwarding every signal sealrun receives to it.
-/// Returns its exit code.
-pub fn wait_forwarding_signals(pid: Pid, blocked: &SigSet) -> Result<u8> {
+/// Waits until `pid` exits, forwarding every signal sealrun receives to it
+/// (SIGWINCH calls `on_resize` instead). Returns its exit code.
+pub fn wait_forwarding_signals(
+    pid: Pid,
+    blocked: &SigSet,
+    mut on_resize: impl FnMut(),
+) -> Result<u8> {
     // The process may have exited before its SIGCHLD could be queued.
     if let Some(code) = reap(pid)? {
         return Ok(code);
@@ -34,8 +38,7 @@ pub fn wait_forwarding_signals(pid: Pid, blocked: &SigSet) -> Result<u8> {
                     return Ok(code);
                 }
             }
-            // Without a terminal there is nothing to resize.
-            Signal::SIGWINCH => {}
+            Signal::SIGWINCH => on_resize(),
             other => {
                 tracing::debug!(signal = ?other, %pid, "forwarding signal to container process");
                 if let Err(err) = kill(pid, other) {
