@@ -46,6 +46,16 @@ pub fn copy_all(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<u64, SysErro
             CopyStep::Copied(n)
         };
         match step {
+            // An in-kernel copy that moves nothing from offset 0 may be a
+            // source it cannot handle (procfs-like files report size 0):
+            // let the next method decide; read() returning 0 is the real EOF.
+            CopyStep::Copied(0) if total == 0 && (use_cfr || use_sendfile) => {
+                if use_cfr {
+                    use_cfr = false;
+                } else {
+                    use_sendfile = false;
+                }
+            }
             CopyStep::Copied(0) => return Ok(total),
             CopyStep::Copied(n) => total += n as u64,
             // Only switch methods before the first byte: a mid-copy failure
@@ -85,6 +95,12 @@ fn fill(dst: BorrowedFd<'_>, source: &Source<'_>, expected: Option<u64>) -> Resu
 /// A sealed, executable memfd holding a copy of `source`.
 pub fn sealed_memfd(name: &str, source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
     let base = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+    // memfd names are limited to 249 bytes (EINVAL beyond, which would look
+    // like "no MFD_EXEC" below): keep a char-boundary prefix.
+    let name = match name.char_indices().map(|(i, c)| i + c.len_utf8()).take_while(|&end| end <= 200).last() {
+        Some(end) if end < name.len() => &name[..end],
+        _ => name,
+    };
     // Linux 6.3 added MFD_EXEC (and vm.memfd_noexec, which may forbid
     // executable memfds unless MFD_EXEC is passed); older kernels reject the
     // unknown flag with EINVAL, so retry without it.
@@ -125,8 +141,7 @@ pub fn candidate_dirs(preferred: &[PathBuf]) -> Vec<PathBuf> {
 
 /// Open `dir` and check that files in it could be executed at all.
 fn exec_capable_dir(dir: &Path) -> Result<OwnedFd, Failure> {
-    let path = dir.to_string_lossy();
-    let fd = sys::open(&path, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty())?;
+    let fd = sys::open(dir, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty())?;
     let vfs = sys::fstatvfs(fd.as_fd())?;
     if vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC) {
         return Err(Failure::Unsuitable(format!("{} is mounted noexec", dir.display())));
@@ -150,7 +165,8 @@ fn finish_private_file(rw: OwnedFd, what: &str) -> Result<OwnedFd, Failure> {
 /// An O_TMPFILE copy: never has a name, so nothing can open it by path.
 pub fn o_tmpfile(dirs: &[PathBuf], source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
     try_dirs(dirs, |dir, dir_fd| {
-        let rw = sys::openat(dir_fd, OsStr::new("."), OFlags::TMPFILE | OFlags::RDWR, Mode::from_raw_mode(0o700))
+        // O_EXCL: the file can never be linked into the filesystem later.
+        let rw = sys::openat(dir_fd, OsStr::new("."), OFlags::TMPFILE | OFlags::RDWR | OFlags::EXCL, Mode::from_raw_mode(0o700))
             .map_err(|e| SysError { target: format!("{} (O_TMPFILE)", dir.display()), ..e })?;
         let copied = fill(rw.as_fd(), source, expected)?;
         Ok((finish_private_file(rw, "O_TMPFILE copy")?, copied))

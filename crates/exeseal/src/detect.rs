@@ -6,7 +6,8 @@
 //! token only tells us *which* of our own handles we expect to be running
 //! from; the file behind /proc/self/exe must then match it.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 
 use rustix::fs::{FileType, Mode, OFlags, StatVfsMountFlags};
 use rustix::io::Errno;
@@ -18,6 +19,10 @@ use crate::Strategy;
 pub(crate) const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+/// How /proc/self/exe reads for a memfd exeseal made of the running binary
+/// (`memfd:` + the name given to memfd_create); shared memfds made by other
+/// tools (memfd-bind) must not use this prefix.
+pub(crate) const OWN_MEMFD_PREFIX: &str = "/memfd:exeseal-self:";
 
 /// How the running binary is protected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,11 +128,28 @@ pub(crate) fn protection_of(exe: BorrowedFd<'_>, token: Option<&Token>) -> Resul
     let fs = sys::fstatfs(exe)?;
     let magic = fs.f_type as i64;
     if let Some(t) = token.filter(|t| t.dev == st.st_dev && t.ino == st.st_ino) {
+        // The token names what we expect; each check below must hold on its
+        // own, so a forged token can at most select a check, never skip one.
+        let link = sys::readlink(&format!("/proc/self/fd/{}", exe.as_raw_fd()))?;
+        let link = link.as_bytes();
         let ok = match t.strategy {
-            Strategy::Overlayfs => magic == OVERLAYFS_SUPER_MAGIC && is_read_only(exe)?,
-            Strategy::Memfd => is_sealed(exe)?,
-            // A private unlinked copy: nobody else holds a name for it.
-            Strategy::Tmpfile | Strategy::UnlinkedTemp => st.st_nlink == 0,
+            // Our per-call overlay is detached (no namespace lists it); an
+            // attached one must be a lower-only overlay at the superblock —
+            // a read-only bind of a writable overlay also says ST_RDONLY.
+            Strategy::Overlayfs => {
+                magic == OVERLAYFS_SUPER_MAGIC
+                    && is_read_only(exe)?
+                    && crate::mountinfo::entry_of(exe)?.is_none_or(|m| m.is_sealed_overlay())
+            }
+            Strategy::Memfd => link.starts_with(OWN_MEMFD_PREFIX.as_bytes()) && is_sealed(exe)?,
+            // A private unlinked copy: no name anywhere, not a memfd (those
+            // are judged by their seals), not writable, ours.
+            Strategy::Tmpfile | Strategy::UnlinkedTemp => {
+                st.st_nlink == 0
+                    && !link.starts_with(b"/memfd:")
+                    && st.st_mode & 0o222 == 0
+                    && st.st_uid == rustix::process::geteuid().as_raw()
+            }
         };
         if ok {
             return Ok(Some(Protection::Reexeced { strategy: t.strategy, bytes_copied: t.bytes_copied }));

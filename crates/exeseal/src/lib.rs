@@ -176,6 +176,8 @@ pub struct Sealer {
     order: Vec<Strategy>,
     /// Accept protections made by others (memfd-bind, sealmount)?
     accept_existing: bool,
+    /// Our own re-exec handles we accept as sealed (normally `order`).
+    reexec_ok: Vec<Strategy>,
     tmp_dirs: Vec<PathBuf>,
     injected: Vec<Strategy>,
     layer_modes: Vec<LayerMode>,
@@ -186,6 +188,7 @@ impl Default for Sealer {
         Self {
             order: Strategy::DEFAULT_ORDER.to_vec(),
             accept_existing: true,
+            reexec_ok: Strategy::DEFAULT_ORDER.to_vec(),
             tmp_dirs: Vec::new(),
             injected: Vec::new(),
             layer_modes: LayerMode::ALL.to_vec(),
@@ -222,7 +225,17 @@ impl Sealer {
     /// stops accepting protections made by others: the caller asked for these.
     pub fn only(mut self, strategies: &[Strategy]) -> Self {
         self.order = strategies.to_vec();
+        self.reexec_ok = strategies.to_vec();
         self.accept_existing = false;
+        self
+    }
+
+    /// Also count a re-exec from one of these strategies as sealed, for
+    /// policies split over several sealers (sealrun's `auto` tries overlayfs
+    /// alone, then dmz, then copies: after a copy's re-exec the overlay-only
+    /// sealer runs first again and must accept it, not call it a loop).
+    pub fn accept_reexec_from(mut self, strategies: &[Strategy]) -> Self {
+        self.reexec_ok.extend_from_slice(strategies);
         self
     }
 
@@ -264,7 +277,7 @@ impl Sealer {
 
     fn accepts(&self, p: &Protection) -> bool {
         match p {
-            Protection::Reexeced { strategy, .. } => self.order.contains(strategy),
+            Protection::Reexeced { strategy, .. } => self.reexec_ok.contains(strategy),
             _ => self.accept_existing,
         }
     }
@@ -424,7 +437,8 @@ impl SelfExe {
     }
 
     fn memfd_name(&self) -> String {
-        format!("exeseal:{}", self.path.file_name().unwrap_or(OsStr::new("exe")).to_string_lossy())
+        let prefix = detect::OWN_MEMFD_PREFIX.trim_start_matches("/memfd:");
+        format!("{prefix}{}", self.path.file_name().unwrap_or(OsStr::new("exe")).to_string_lossy())
     }
 
     /// The overlay needs the binary's directory, found by path: make sure the
@@ -438,7 +452,7 @@ impl SelfExe {
             (Some(d), Some(n)) => (d, n),
             _ => return Err(Failure::Unsuitable(format!("no parent directory for {}", self.path.display()))),
         };
-        let dir_fd = sys::open(&dir.to_string_lossy(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+        let dir_fd = sys::open(dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
         let at_path = sys::openat(dir_fd.as_fd(), name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
         if !sys::same_inode(&sys::fstat(at_path.as_fd())?, &self.stat) {
             return Err(Failure::Unsuitable(format!("{} no longer names the running binary", self.path.display())));
@@ -451,7 +465,7 @@ impl SelfExe {
 /// Seal `name` inside `dir` with a private overlay (zero copy), for callers
 /// that protect a binary other than themselves.
 pub fn overlay_file(dir: &Path, name: &OsStr) -> Result<OwnedFd, Failure> {
-    let dir_fd = sys::open(&dir.to_string_lossy(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+    let dir_fd = sys::open(dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
     let file = sys::openat(dir_fd.as_fd(), name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
     let stat = sys::fstat(file.as_fd())?;
     let target = overlay::Target { dir_fd: dir_fd.as_fd(), dir_path: dir, name, stat: &stat };

@@ -135,35 +135,46 @@ impl From<SysError> for Attempt {
 fn try_mount(dir_fd: BorrowedFd<'_>, dir_path: &Path, mode: LayerMode) -> Result<OwnedFd, Attempt> {
     let fs = sys::fsopen("overlay")?;
     let fs = fs.as_fd();
-    // The dummy layer (or its temp dir) must live until CMD_CREATE has taken
-    // its own references.
-    let _keep: Option<Box<dyn std::any::Any>> = match mode {
+    // Forms a kernel may not know fail with EINVAL at fsconfig or only at
+    // CMD_CREATE (before 6.5 overlay accepted any key and choked on it at
+    // create; before ~6.15 a detached tmpfs is refused as a layer at create;
+    // 6.13-6.14 refuse O_PATH fds for SET_FD with EBADF). All of those mean
+    // "try the next form"; only the last form's failures are final.
+    let may_retry = mode != LayerMode::LegacyString;
+    let soft = |e: SysError| if may_retry { unsupported_if_inval(e) } else { Attempt::Fatal(e) };
+    // The dummy layer must live until CMD_CREATE has taken its own reference.
+    let _dummy: Box<dyn std::any::Any> = match mode {
         LayerMode::FdAppend => {
-            let dummy = empty_tmpfs()?;
-            add_fd_layer(fs, dir_fd)?;
-            add_fd_layer(fs, dummy.as_fd())?;
-            Some(Box::new(dummy))
+            let dummy = empty_tmpfs().map_err(soft)?;
+            sys::fsconfig_set_fd(fs, "lowerdir+", dir_fd).map_err(soft)?;
+            sys::fsconfig_set_fd(fs, "lowerdir+", dummy.as_fd()).map_err(soft)?;
+            Box::new(dummy)
         }
         LayerMode::PathAppend => {
-            let dummy = empty_tmpfs()?;
-            add_path_layer(fs, dir_fd)?;
-            add_path_layer(fs, dummy.as_fd())?;
-            Some(Box::new(dummy))
+            // An attached empty dir (not the detached tmpfs): kernels that
+            // take `lowerdir+` (6.8+) but not detached layers (< ~6.15).
+            let dummy = TempDir::outside(dir_path)?;
+            sys::fsconfig_set_string(fs, "lowerdir+", &fd_path(dir_fd)).map_err(soft)?;
+            sys::fsconfig_set_string(fs, "lowerdir+", &fd_path(dummy.fd.as_fd())).map_err(soft)?;
+            Box::new(dummy)
         }
         LayerMode::LegacyString => {
+            // Our fds' magic links, not the real paths: the directory is
+            // not looked up again (no race), and these need no escaping —
+            // escaped anyway, as any lowerdir= component must be.
             let dummy = TempDir::outside(dir_path)?;
-            let mut value = escape_lowerdir(dir_path);
+            let mut value = escape_lowerdir(Path::new(&fd_path(dir_fd)));
             value.push(":");
-            value.push(escape_lowerdir(&dummy.path));
+            value.push(escape_lowerdir(Path::new(&fd_path(dummy.fd.as_fd()))));
             sys::fsconfig_set_string(fs, "lowerdir", &value)?;
-            Some(Box::new(dummy))
+            Box::new(dummy)
         }
     };
     // Without xino=off, overlayfs may need to encode layer numbers into inode
     // numbers, which fails on some filesystems; we do not need stable inodes.
-    sys::fsconfig_set_string(fs, "xino", OsStr::new("off"))?;
-    sys::fsconfig_create(fs, &format!("overlay of {}", dir_path.display()))?;
+    sys::fsconfig_set_string(fs, "xino", OsStr::new("off")).map_err(soft)?;
     let what = format!("overlay of {}", dir_path.display());
+    sys::fsconfig_create(fs, &what).map_err(soft)?;
     let mnt = sys::fsmount(
         fs,
         MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NODEV | MountAttrFlags::MOUNT_ATTR_NOSUID,
@@ -172,29 +183,24 @@ fn try_mount(dir_fd: BorrowedFd<'_>, dir_path: &Path, mode: LayerMode) -> Result
     Ok(mnt)
 }
 
+fn fd_path(fd: BorrowedFd<'_>) -> OsString {
+    OsString::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
 fn unsupported_if_inval(e: SysError) -> Attempt {
     // EINVAL/ENOPARAM-style answers mean "unknown key or value type" on kernels
-    // that predate this form; anything else is a real failure of overlayfs.
-    if matches!(e.errno, rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOENT)
-        || e.errno.raw_os_error() == 519
-    {
+    // that predate this form; EBADF is 6.13-6.14 refusing O_PATH layer fds;
+    // anything else (EPERM, ENODEV, ...) is a real failure of overlayfs.
+    use rustix::io::Errno;
+    if matches!(e.errno, Errno::INVAL | Errno::OPNOTSUPP | Errno::NOENT | Errno::BADF) || e.errno.raw_os_error() == 519 {
         Attempt::Unsupported(e)
     } else {
         Attempt::Fatal(e)
     }
 }
 
-fn add_fd_layer(fs: BorrowedFd<'_>, layer: BorrowedFd<'_>) -> Result<(), Attempt> {
-    sys::fsconfig_set_fd(fs, "lowerdir+", layer).map_err(unsupported_if_inval)
-}
-
-fn add_path_layer(fs: BorrowedFd<'_>, layer: BorrowedFd<'_>) -> Result<(), Attempt> {
-    let path = format!("/proc/self/fd/{}", layer.as_raw_fd());
-    sys::fsconfig_set_string(fs, "lowerdir+", OsStr::new(&path)).map_err(unsupported_if_inval)
-}
-
 /// An anonymous, empty, read-only tmpfs: a dummy layer that exists on no path.
-fn empty_tmpfs() -> Result<OwnedFd, Attempt> {
+fn empty_tmpfs() -> Result<OwnedFd, SysError> {
     let fs = sys::fsopen("tmpfs")?;
     sys::fsconfig_set_string(fs.as_fd(), "mode", OsStr::new("0500"))?;
     sys::fsconfig_set_string(fs.as_fd(), "size", OsStr::new("4k"))?;
@@ -203,7 +209,7 @@ fn empty_tmpfs() -> Result<OwnedFd, Attempt> {
         | MountAttrFlags::MOUNT_ATTR_NODEV
         | MountAttrFlags::MOUNT_ATTR_NOSUID
         | MountAttrFlags::MOUNT_ATTR_NOEXEC;
-    Ok(sys::fsmount(fs.as_fd(), flags, "dummy tmpfs layer")?)
+    sys::fsmount(fs.as_fd(), flags, "dummy tmpfs layer")
 }
 
 /// The file seen through the overlay must be the file we meant to seal.
@@ -212,7 +218,12 @@ fn verify_same_content(orig: &rustix::fs::Stat, seen: &rustix::fs::Stat) -> Resu
     if kind != FileType::RegularFile {
         return Err(Failure::Unsuitable(format!("overlay entry is a {kind:?}, not a regular file")));
     }
-    if orig.st_size != seen.st_size || orig.st_mtime != seen.st_mtime || orig.st_mtime_nsec != seen.st_mtime_nsec {
+    // With xino=off overlayfs reports the lower file's own inode number.
+    if orig.st_ino != seen.st_ino
+        || orig.st_size != seen.st_size
+        || (orig.st_mtime, orig.st_mtime_nsec) != (seen.st_mtime, seen.st_mtime_nsec)
+        || (orig.st_ctime, orig.st_ctime_nsec) != (seen.st_ctime, seen.st_ctime_nsec)
+    {
         return Err(Failure::Unsuitable(
             "binary seen through the overlay differs from the running one (replaced since exec?)".into(),
         ));
@@ -220,9 +231,12 @@ fn verify_same_content(orig: &rustix::fs::Stat, seen: &rustix::fs::Stat) -> Resu
     Ok(())
 }
 
-/// An empty private directory for the legacy string form, removed on drop.
+/// An empty private directory used as the dummy layer where the anonymous
+/// tmpfs is not accepted; removed on drop (the overlay keeps its own
+/// reference to the then-deleted, still empty directory).
 struct TempDir {
     path: PathBuf,
+    fd: OwnedFd,
 }
 
 impl TempDir {
@@ -235,7 +249,13 @@ impl TempDir {
                 continue;
             }
             match mkdtemp(&base) {
-                Ok(path) => return Ok(Self { path }),
+                Ok(path) => match sys::open(&path, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty()) {
+                    Ok(fd) => return Ok(Self { path, fd }),
+                    Err(e) => {
+                        let _ = std::fs::remove_dir(&path);
+                        last = Some(e);
+                    }
+                },
                 Err(e) => last = Some(e),
             }
         }

@@ -10,6 +10,7 @@ use std::ffi::{CStr, CString, OsStr};
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use rustix::fs::{self as rfs, Mode, OFlags, SealFlags};
 use rustix::io::Errno;
@@ -90,8 +91,9 @@ fn fd_name(fd: BorrowedFd<'_>) -> String {
     format!("fd {}", fd.as_raw_fd())
 }
 
-pub fn open(path: &str, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
-    rfs::open(path, flags | OFlags::CLOEXEC, mode).map_err(|e| SysError::new("open", path, e))
+pub fn open(path: impl AsRef<Path>, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
+    let path = path.as_ref();
+    rfs::open(path, flags | OFlags::CLOEXEC, mode).map_err(|e| SysError::new("open", path.display().to_string(), e))
 }
 
 pub fn openat(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
@@ -178,12 +180,18 @@ pub fn sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<CopyStep> {
 }
 
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
-    rustix::io::read(fd, buf).map_err(|e| SysError::new("read", fd_name(fd), e))
+    loop {
+        match rustix::io::read(fd, &mut *buf) {
+            Err(Errno::INTR) => continue,
+            other => return other.map_err(|e| SysError::new("read", fd_name(fd), e)),
+        }
+    }
 }
 
 pub fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<()> {
     while !buf.is_empty() {
         match rustix::io::write(fd, buf) {
+            Ok(0) => return Err(SysError::new("write (no progress)", fd_name(fd), Errno::IO)),
             Ok(n) => buf = &buf[n..],
             Err(Errno::INTR) => {}
             Err(e) => return Err(SysError::new("write", fd_name(fd), e)),
@@ -256,7 +264,15 @@ pub fn same_inode(a: &rfs::Stat, b: &rfs::Stat) -> bool {
 pub fn mount_id(fd: BorrowedFd<'_>) -> Result<u64> {
     let stx = rfs::statx(fd, "", rfs::AtFlags::EMPTY_PATH, rfs::StatxFlags::MNT_ID)
         .map_err(|e| SysError::new("statx(STATX_MNT_ID)", fd_name(fd), e))?;
-    Ok(stx.stx_mnt_id)
+    if stx.stx_mask & rfs::StatxFlags::MNT_ID.bits() != 0 {
+        return Ok(stx.stx_mnt_id);
+    }
+    // Before Linux 5.8 statx has no mount id; fdinfo has had it since 3.15.
+    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    read_file(&path)?
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:").and_then(|v| v.trim().parse().ok()))
+        .ok_or_else(|| SysError::new("parse mnt_id", path, Errno::INVAL))
 }
 
 pub fn read_file(path: &str) -> Result<String> {

@@ -403,3 +403,58 @@ fn dmz_execs_argv_passes_env_and_reports_failures() {
     assert_eq!(out.status.code(), Some(127));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "exec /nonexistent/prog: no such file or directory\n");
 }
+
+#[test]
+fn forged_tmpfile_token_on_an_unsealed_memfd_is_refused() {
+    require_root!();
+    let fx = Fixture::new();
+    let memfd = rustix::fs::memfd_create("looks-private", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    let mut f = std::fs::File::from(memfd);
+    f.write_all(&fx.original).unwrap();
+    // Even made read-only-looking, a writable memfd is no private copy.
+    rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o500)).unwrap();
+    let ro = std::fs::File::open(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
+    drop(f);
+    use std::os::unix::fs::MetadataExt;
+    let st = ro.metadata().unwrap();
+    for strategy in ["tmpfile", "unlinked-temp", "memfd"] {
+        let token = format!("1:{strategy}:{}:{}:0", st.dev(), st.ino());
+        let mut c = Command::new(format!("/proc/{}/fd/{}", std::process::id(), ro.as_raw_fd()));
+        c.args(["ensure", "--hardened"]).env(exeseal::REEXEC_ENV, &token);
+        let out = retry_busy(|| c.output()).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{strategy} token on a writable memfd must be refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to loop"));
+    }
+}
+
+/// Mount tables judged exactly: a lower-only overlay counts as sealed, a
+/// read-only bind of a writable overlay does not (its ro flag can be
+/// cleared), not even with a token claiming it is our overlay.
+#[test]
+fn overlay_mounts_judged_by_superblock_not_mount_flags() {
+    require_root!();
+    let fx = Fixture::new();
+    let base = fx.bin.parent().unwrap();
+    let script = format!(
+        r#"set -e
+cd '{base}'
+mkdir -p lower empty upper work rw sealed
+cp probe lower/probe
+mount -t overlay overlay -o lowerdir=lower:empty,xino=off sealed
+echo "sealed=$(sealed/probe status)"
+mount -t overlay overlay -o lowerdir=lower,upperdir=upper,workdir=work rw
+mount -o remount,bind,ro rw
+echo "robind=$(rw/probe status)"
+tok="1:overlayfs:$(stat -c %d rw/probe):$(stat -c %i rw/probe):0"
+if out=$(_EXESEAL_REEXEC="$tok" rw/probe ensure --only overlayfs 2>&1); then echo "forged=ACCEPTED $out"; else echo "forged=refused $out"; fi
+"#,
+        base = base.display()
+    );
+    let out = retry_busy(|| Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output()).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let line = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).unwrap_or_else(|| panic!("no {k} in {text}")).to_string();
+    assert_eq!(json(line("sealed=").as_bytes())["protection"], "already-sealed-overlay", "{text}");
+    assert_eq!(json(line("robind=").as_bytes())["protection"], serde_json::Value::Null, "{text}");
+    assert!(line("forged=").starts_with("refused") && line("forged=").contains("refusing to loop"), "{text}");
+}
