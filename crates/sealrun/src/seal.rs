@@ -129,7 +129,8 @@ fn log_using(mode: &str, bytes_copied: u64) {
 fn auto(spec: impl FnOnce() -> Result<Spec>) -> Result<Protection> {
     let zero_copy = Sealer::default()
         .only(&[Strategy::Overlayfs])
-        .accept_existing(true);
+        .accept_existing(true)
+        .accept_reexec_from(&AUTO_COPIES);
     let overlay_failure = match zero_copy.ensure_sealed() {
         Ok(p) => {
             log_using(p.name(), p.bytes_copied());
