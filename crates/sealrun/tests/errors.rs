@@ -175,3 +175,25 @@ fn invalid_seal_value() {
         .assert_one_line_error("invalid value 'bogus'");
     env.assert_nothing_left(&id);
 }
+
+#[test]
+fn pid_file_in_a_missing_directory() {
+    let Some(env) = common::env("bad_pid_file") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["sleep", "1000"]);
+    let id = env.id("c");
+    let pid_file = env.dir.path().join("no-such-dir/pid");
+    for cmd in ["create", "run"] {
+        env.sealrun(&[
+            cmd,
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "--bundle",
+            bundle.to_str().unwrap(),
+            &id,
+        ])
+        .assert_one_line_error("is not a directory");
+        env.assert_nothing_left(&id);
+    }
+}

@@ -52,6 +52,9 @@ pub fn build_init_container(
     let id = opts.id;
     validate_id(id)?;
     let bundle = check_bundle(opts.bundle)?;
+    if let Some(pid_file) = opts.pid_file {
+        check_pid_file(pid_file)?;
+    }
     if opts.preserve_fds < 0 {
         bail!(
             "--preserve-fds must not be negative (got {})",
@@ -83,6 +86,17 @@ pub fn build_init_container(
         .and_then(|b| b.build());
 
     match built {
+        // libcontainer only warns when it cannot write the pid file; runc
+        // fails, and so do we.
+        Ok(mut container) if opts.pid_file.is_some_and(|p| !p.exists()) => {
+            if let Err(err) = container.delete(true) {
+                tracing::warn!(id, %err, "failed to delete container after pid file failure");
+            }
+            bail!(
+                "failed to write pid file {} for container {id}",
+                opts.pid_file.unwrap_or(Path::new("")).display()
+            )
+        }
         Ok(container) => {
             tracing::debug!(id, pid = ?container.pid(), "container created");
             Ok(container)
@@ -145,6 +159,22 @@ fn check_bundle(bundle: &Path) -> Result<PathBuf> {
         );
     }
     Ok(bundle)
+}
+
+/// The pid file must be creatable: its directory has to exist.
+pub fn check_pid_file(path: &Path) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "cannot write pid file {}: {} is not a directory",
+            path.display(),
+            parent.display()
+        );
+    }
+    Ok(())
 }
 
 /// Parses a config.json with serde_json directly: its errors carry the line

@@ -18,6 +18,9 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
     if args.process.is_none() && args.command.is_empty() {
         bail!("exec needs a command or --process FILE");
     }
+    if let Some(pid_file) = &args.pid_file {
+        super::create::check_pid_file(pid_file)?;
+    }
     if args.preserve_fds < 0 {
         bail!(
             "--preserve-fds must not be negative (got {})",
