@@ -65,6 +65,8 @@ impl Strategy {
     /// The default order: zero copy first, then the cheapest private copies.
     pub const DEFAULT_ORDER: [Strategy; 4] =
         [Strategy::Overlayfs, Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp];
+    /// The strategies that make a copy nobody else shares, cheapest first.
+    pub const PRIVATE_COPIES: [Strategy; 3] = [Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -214,11 +216,18 @@ impl Sealer {
         if let Some(order) = parse_list(STRATEGIES_ENV)? {
             s = s.only(&order);
         }
-        s.injected = parse_list(FAIL_ENV)?.unwrap_or_default();
+        s.with_env_faults()
+    }
+
+    /// Apply only the fault-injection knobs (`EXESEAL_FAIL`,
+    /// `EXESEAL_OVERLAY_LAYERS`), for callers that choose the order
+    /// themselves (sealrun's `--seal`).
+    pub fn with_env_faults(mut self) -> Result<Self, Error> {
+        self.injected.extend(parse_list::<Strategy>(FAIL_ENV)?.unwrap_or_default());
         if let Some(modes) = parse_list(LAYERS_ENV)? {
-            s.layer_modes = modes;
+            self.layer_modes = modes;
         }
-        Ok(s)
+        Ok(self)
     }
 
     /// Use exactly these strategies, in this order. An explicit choice also
@@ -250,7 +259,7 @@ impl Sealer {
     /// host binary or other callers, so a page-cache-write kernel bug reached
     /// through /proc/<pid>/exe poisons one invocation, not every later one.
     pub fn hardened() -> Self {
-        Self::default().only(&[Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp])
+        Self::default().only(&Strategy::PRIVATE_COPIES)
     }
 
     /// Prefer these directories for temp copies (e.g. the runtime's state dir).

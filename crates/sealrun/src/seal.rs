@@ -69,14 +69,21 @@ pub struct Protection {
 }
 
 /// The sealer for a mode that re-executes from a sealed copy of ourselves.
-fn sealer_for(mode: SealMode) -> Option<Sealer> {
-    let only = |s: &[Strategy]| Some(Sealer::default().only(s));
+/// exeseal's default sealer plus its fault-injection knobs (`EXESEAL_FAIL`,
+/// `EXESEAL_OVERLAY_LAYERS`): tests make strategies fail the way a host
+/// without them would. They can only push sealing further down the order.
+fn base() -> Result<Sealer> {
+    Ok(Sealer::default().with_env_faults()?)
+}
+
+fn sealer_for(mode: SealMode) -> Result<Option<Sealer>> {
+    let only = |s: &[Strategy]| Ok(Some(base()?.only(s)));
     match mode {
         SealMode::Overlayfs => only(&[Strategy::Overlayfs]),
         SealMode::Memfd => only(&[Strategy::Memfd]),
         SealMode::Tmpfile => only(&[Strategy::Tmpfile, Strategy::UnlinkedTemp]),
-        SealMode::Hardened => Some(Sealer::hardened()),
-        SealMode::Auto | SealMode::Dmz | SealMode::None => None,
+        SealMode::Hardened => only(&Strategy::PRIVATE_COPIES),
+        SealMode::Auto | SealMode::Dmz | SealMode::None => Ok(None),
     }
 }
 
@@ -94,7 +101,7 @@ pub fn protect(
     if !starts_container_process {
         return Ok(Protection::default());
     }
-    if let Some(sealer) = sealer_for(mode) {
+    if let Some(sealer) = sealer_for(mode)? {
         let p = sealer
             .ensure_sealed()
             .with_context(|| format!("--seal {mode}"))?;
@@ -127,32 +134,45 @@ fn log_using(mode: &str, bytes_copied: u64) {
 
 /// already sealed → overlayfs → dmz when safe → memfd → temp files → refuse.
 fn auto(spec: impl FnOnce() -> Result<Spec>) -> Result<Protection> {
-    let zero_copy = Sealer::default()
+    let zero_copy = base()?
         .only(&[Strategy::Overlayfs])
         .accept_existing(true)
         .accept_reexec_from(&AUTO_COPIES);
-    let overlay_failure = match zero_copy.ensure_sealed() {
+    // Each skipped mode's reason, for the final error if nothing works.
+    let mut reasons: Vec<(Strategy, exeseal::Failure)> = match zero_copy.ensure_sealed() {
         Ok(p) => {
             log_using(p.name(), p.bytes_copied());
             return Ok(Protection::default());
         }
         // Only "overlayfs did not work here" may fall through; a failed
         // re-exec or a bad token must stop us.
-        Err(exeseal::Error::AllFailed(f)) => exeseal::Error::AllFailed(f).to_string(),
+        Err(exeseal::Error::AllFailed(f)) => f,
         Err(e) => return Err(e).context("--seal auto"),
     };
-    tracing::debug!("seal: skipping overlayfs: {overlay_failure}");
-    match spec().map(|s| dmz_unsafe_reason(&s)) {
-        Ok(None) => return dmz(),
-        Ok(Some(why)) => tracing::debug!("seal: skipping dmz: {why}"),
-        Err(e) => tracing::debug!("seal: skipping dmz: cannot read the container's spec: {e:#}"),
+    for (s, why) in &reasons {
+        tracing::debug!("seal: skipping {s}: {why}");
     }
-    let p = Sealer::default()
-        .only(&AUTO_COPIES)
-        .ensure_sealed()
-        .context("--seal auto")?;
-    log_using(p.name(), p.bytes_copied());
-    Ok(Protection::default())
+    let dmz_skipped = match spec().map(|s| dmz_unsafe_reason(&s)) {
+        Ok(None) => return dmz(),
+        Ok(Some(why)) => why,
+        Err(e) => format!("cannot read the container's spec: {e:#}"),
+    };
+    tracing::debug!("seal: skipping dmz: {dmz_skipped}");
+    match base()?.only(&AUTO_COPIES).ensure_sealed() {
+        Ok(p) => {
+            log_using(p.name(), p.bytes_copied());
+            Ok(Protection::default())
+        }
+        Err(exeseal::Error::AllFailed(f)) => {
+            reasons.extend(f);
+            let list: Vec<String> = reasons.iter().map(|(s, e)| format!("{s}: {e}")).collect();
+            bail!(
+                "--seal auto: no protection available, refusing to run unprotected: {}; dmz: {dmz_skipped}",
+                list.join("; ")
+            )
+        }
+        Err(e) => Err(e).context("--seal auto"),
+    }
 }
 
 fn dmz() -> Result<Protection> {
@@ -175,6 +195,12 @@ fn dmz() -> Result<Protection> {
 /// capabilities then do not reach our processes; Linux >= 4.10 checks the
 /// mm's user namespace).
 pub fn dmz_unsafe_reason(spec: &Spec) -> Option<String> {
+    // A credential change in a container process (setuid to the workload's
+    // user) resets dumpability to fs.suid_dumpable; at 1 ("debug") any
+    // process of the same uid could then open /proc/<pid>/exe.
+    if std::fs::read_to_string("/proc/sys/fs/suid_dumpable").is_ok_and(|v| v.trim() == "1") {
+        return Some("fs.suid_dumpable is 1, so container processes become dumpable when they change credentials".into());
+    }
     let userns = spec
         .linux()
         .as_ref()
@@ -288,7 +314,7 @@ fn probe_report(mode: SealMode) -> Result<ProbeReport> {
         SealMode::Auto => {
             absorb(
                 &mut report,
-                Sealer::default()
+                base()?
                     .only(&[Strategy::Overlayfs])
                     .accept_existing(true)
                     .probe()?,
@@ -299,12 +325,12 @@ fn probe_report(mode: SealMode) -> Result<ProbeReport> {
                     reason: "depends on the container: used only without CAP_SYS_PTRACE or with a user namespace".into(),
                 });
                 let skipped = std::mem::take(&mut report.skipped);
-                absorb(&mut report, Sealer::default().only(&AUTO_COPIES).probe()?);
+                absorb(&mut report, base()?.only(&AUTO_COPIES).probe()?);
                 report.skipped.splice(0..0, skipped);
             }
         }
         other => {
-            let sealer = sealer_for(other).expect("re-exec modes have a sealer");
+            let sealer = sealer_for(other)?.expect("re-exec modes have a sealer");
             absorb(&mut report, sealer.probe()?);
         }
     }
