@@ -1,47 +1,8 @@
 //! The few raw system calls sealrun makes itself. Every `unsafe` block of the
 //! crate lives here, each with the invariant it relies on.
 
-use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr;
-
-/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: executes the file behind
-/// `fd` itself. Only returns on failure.
-///
-/// Works when `fd` is O_CLOEXEC as long as the file is an ELF binary (the
-/// kernel maps it before closing the descriptor); a `#!` script behind a
-/// close-on-exec fd fails with ENOENT because its interpreter could not
-/// reopen `/dev/fd/N`.
-pub fn execveat_empty_path(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> io::Error {
-    let argv_ptrs = null_terminated(argv);
-    let envp_ptrs = null_terminated(envp);
-    let empty: &CStr = c"";
-    // SAFETY: `empty`, `argv_ptrs` and `envp_ptrs` are NUL-terminated C
-    // strings / NULL-terminated pointer arrays that outlive the call (the
-    // pointed-to CStrings are borrowed from `argv`/`envp`); `fd` is a live
-    // descriptor for the duration of the borrow. On success the call does not
-    // return, on failure it has no effect on memory.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            fd.as_raw_fd(),
-            empty.as_ptr(),
-            argv_ptrs.as_ptr(),
-            envp_ptrs.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        );
-    }
-    io::Error::last_os_error()
-}
-
-fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(ptr::null()))
-        .collect()
-}
 
 /// Duplicates `fd` onto the lowest free descriptor number `>= min`, with
 /// O_CLOEXEC set on the copy (`fcntl(F_DUPFD_CLOEXEC)`).
