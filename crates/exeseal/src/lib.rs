@@ -481,6 +481,14 @@ pub fn overlay_file(dir: &Path, name: &OsStr) -> Result<OwnedFd, Failure> {
     overlay::seal(&target, &LayerMode::ALL).map(|(fd, _)| fd)
 }
 
+/// A detached, read-only, lower-only overlay of `dir` (the mount fd, not yet
+/// attached anywhere), for tools that seal a whole install directory once
+/// (sealmount attaches it over `dir` with move_mount).
+pub fn overlay_dir(dir: &Path) -> Result<(OwnedFd, LayerMode), Failure> {
+    let dir_fd = sys::open(dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+    overlay::mount_lower_only(dir_fd.as_fd(), dir, &LayerMode::ALL)
+}
+
 /// A short random-ish suffix for temp names (collisions are retried anyway).
 pub(crate) fn random_suffix(attempt: u32) -> String {
     let nanos = std::time::SystemTime::now()
