@@ -200,10 +200,10 @@ fn check_executable(target: &Target, top: &Top) -> Result<()> {
 fn serve(cli: &Cli) -> Result<()> {
     // Everything that can be refused is checked before anything is created.
     let target = Target::resolve(&cli.path)?;
+    check_executable(&target, &target.inspect()?)?;
     if target.path != cli.path {
         tracing::info!(given = %cli.path.display(), path = %target.display(), "resolved path");
     }
-    check_executable(&target, &target.inspect()?)?;
 
     // Registered before the mount exists: a signal during setup is kept and
     // handled right after the mount is up, so it is never left behind.
