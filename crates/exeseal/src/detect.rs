@@ -136,7 +136,7 @@ pub(crate) fn protection_of(exe: BorrowedFd<'_>, token: Option<&Token>) -> Resul
             // Our per-call overlay is detached (no namespace lists it); an
             // attached one must be a lower-only overlay at the superblock —
             // a read-only bind of a writable overlay also says ST_RDONLY.
-            Strategy::Overlayfs => {
+            Strategy::Overlayfs | Strategy::UsernsOverlayfs => {
                 magic == OVERLAYFS_SUPER_MAGIC
                     && is_read_only(exe)?
                     && crate::mountinfo::entry_of(exe)?.is_none_or(|m| m.is_sealed_overlay())

@@ -36,6 +36,7 @@ mod dmz_bytes;
 pub mod mountinfo;
 mod overlay;
 pub mod sys;
+mod userns;
 
 pub use copy::{candidate_dirs, Source, REQUIRED_SEALS};
 pub use detect::{is_sealed, Protection};
@@ -56,6 +57,9 @@ pub const LAYERS_ENV: &str = "EXESEAL_OVERLAY_LAYERS";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Strategy {
     Overlayfs,
+    /// The same overlay, built in a throwaway user namespace: zero copy for
+    /// unprivileged callers (Linux 5.11+).
+    UsernsOverlayfs,
     Memfd,
     Tmpfile,
     UnlinkedTemp,
@@ -63,14 +67,22 @@ pub enum Strategy {
 
 impl Strategy {
     /// The default order: zero copy first, then the cheapest private copies.
-    pub const DEFAULT_ORDER: [Strategy; 4] =
-        [Strategy::Overlayfs, Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp];
+    pub const DEFAULT_ORDER: [Strategy; 5] = [
+        Strategy::Overlayfs,
+        Strategy::UsernsOverlayfs,
+        Strategy::Memfd,
+        Strategy::Tmpfile,
+        Strategy::UnlinkedTemp,
+    ];
+    /// The zero-copy strategies (an image shared with the host binary).
+    pub const ZERO_COPY: [Strategy; 2] = [Strategy::Overlayfs, Strategy::UsernsOverlayfs];
     /// The strategies that make a copy nobody else shares, cheapest first.
     pub const PRIVATE_COPIES: [Strategy; 3] = [Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp];
 
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Overlayfs => "overlayfs",
+            Strategy::UsernsOverlayfs => "userns-overlayfs",
             Strategy::Memfd => "memfd",
             Strategy::Tmpfile => "tmpfile",
             Strategy::UnlinkedTemp => "unlinked-temp",
@@ -79,7 +91,7 @@ impl Strategy {
 
     /// Does this strategy make a copy nobody else shares?
     pub fn is_private_copy(self) -> bool {
-        !matches!(self, Strategy::Overlayfs)
+        !Self::ZERO_COPY.contains(&self)
     }
 }
 
@@ -95,7 +107,7 @@ impl FromStr for Strategy {
         Strategy::DEFAULT_ORDER
             .into_iter()
             .find(|st| st.name() == s)
-            .ok_or_else(|| format!("unknown sealing strategy {s:?} (expected one of overlayfs, memfd, tmpfile, unlinked-temp)"))
+            .ok_or_else(|| format!("unknown sealing strategy {s:?} (expected one of overlayfs, userns-overlayfs, memfd, tmpfile, unlinked-temp)"))
     }
 }
 
@@ -298,7 +310,8 @@ impl Sealer {
         }
         let expected = Some(exe.stat.st_size as u64);
         let (fd, bytes_copied) = match strategy {
-            Strategy::Overlayfs => (exe.overlay(&self.layer_modes)?, 0),
+            Strategy::Overlayfs => (exe.overlay(&self.layer_modes, false)?, 0),
+            Strategy::UsernsOverlayfs => (exe.overlay(&self.layer_modes, true)?, 0),
             Strategy::Memfd => copy::sealed_memfd(&exe.memfd_name(), &Source::Fd(exe.readable()?.as_fd()), expected)?,
             Strategy::Tmpfile => copy::o_tmpfile(&self.tmp_dirs, &Source::Fd(exe.readable()?.as_fd()), expected)?,
             Strategy::UnlinkedTemp => {
@@ -314,8 +327,13 @@ impl Sealer {
             return Err(Error::NoStrategies);
         }
         let exe = SelfExe::open().map_err(Error::SelfExe)?;
-        let mut failures = Vec::new();
+        let mut failures: Vec<(Strategy, Failure)> = Vec::new();
         for &strategy in &self.order {
+            if let Some(why) = userns_pointless(strategy, &failures) {
+                tracing::debug!(strategy = strategy.name(), "sealing strategy skipped: {why}");
+                failures.push((strategy, why));
+                continue;
+            }
             match self.try_strategy(strategy, &exe) {
                 Ok(sealed) => {
                     tracing::debug!(strategy = strategy.name(), bytes_copied = sealed.bytes_copied, "sealed the running binary");
@@ -372,6 +390,22 @@ impl Sealer {
         }
         let sealed = self.seal_self_exe()?;
         Err(reexec(&sealed))
+    }
+}
+
+/// A user namespace only helps where the direct overlay lacked privilege:
+/// if it failed for another reason (no overlayfs, ELOOP, ...), the userns
+/// attempt would fail the same way, only slower.
+fn userns_pointless(strategy: Strategy, so_far: &[(Strategy, Failure)]) -> Option<Failure> {
+    if strategy != Strategy::UsernsOverlayfs {
+        return None;
+    }
+    match so_far.iter().find(|(s, _)| *s == Strategy::Overlayfs) {
+        Some((_, Failure::Sys(e))) if e.errno != rustix::io::Errno::PERM => Some(Failure::Unsuitable(format!(
+            "direct overlayfs failed with {}, not for lack of privilege",
+            sys::errno_name(e.errno.raw_os_error())
+        ))),
+        _ => None,
     }
 }
 
@@ -452,7 +486,7 @@ impl SelfExe {
 
     /// The overlay needs the binary's directory, found by path: make sure the
     /// path still names the very inode we run, or we would seal another file.
-    fn overlay(&self, modes: &[LayerMode]) -> Result<OwnedFd, Failure> {
+    fn overlay(&self, modes: &[LayerMode], in_userns: bool) -> Result<OwnedFd, Failure> {
         let bytes = self.path.as_os_str().as_bytes();
         if bytes.ends_with(b" (deleted)") || !self.path.is_absolute() {
             return Err(Failure::Unsuitable(format!("binary has no usable path ({})", self.path.display())));
@@ -467,6 +501,9 @@ impl SelfExe {
             return Err(Failure::Unsuitable(format!("{} no longer names the running binary", self.path.display())));
         }
         let target = overlay::Target { dir_fd: dir_fd.as_fd(), dir_path: dir, name, stat: &self.stat };
+        if in_userns {
+            return userns::seal(&target, modes);
+        }
         overlay::seal(&target, modes).map(|(fd, _)| fd)
     }
 }

@@ -8,7 +8,7 @@
 
 use std::ffi::{CStr, CString, OsStr};
 use std::fmt;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -279,4 +279,98 @@ pub fn read_file(path: &str) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| {
         SysError::new("read", path, Errno::from_io_error(&e).unwrap_or(Errno::IO))
     })
+}
+
+/// The result of [`fork`].
+pub enum Forked {
+    Child,
+    Parent(rustix::process::Pid),
+}
+
+/// fork(2). The child may only use what was prepared before the call and
+/// must leave through [`exit_child`]: if the caller has other threads, their
+/// locks (malloc's included) are frozen in the child's copy.
+pub fn fork() -> Result<Forked> {
+    // SAFETY: fork has no memory-safety preconditions of its own; the
+    // restrictions on what the child may do are documented above and kept by
+    // the only caller (userns.rs).
+    match unsafe { libc::fork() } {
+        -1 => Err(SysError::new("fork", "helper process", Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::AGAIN))),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(rustix::process::Pid::from_raw(pid).expect("fork returned a positive pid"))),
+    }
+}
+
+/// Leave a forked child at once: no destructors, no atexit handlers, no
+/// stdio flushing of buffers that belong to the parent.
+pub fn exit_child(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust-managed state.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn unshare_user_and_mount_ns() -> Result<()> {
+    use rustix::thread::UnshareFlags;
+    // SAFETY: unshare_unsafe is only unsafe for CLONE_FILES (it would
+    // invalidate fd ownership assumptions); we pass namespace flags only.
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNS) }
+        .map_err(|e| SysError::new("unshare(CLONE_NEWUSER|CLONE_NEWNS)", "helper process", e))
+}
+
+pub fn write_file(path: &str, data: &[u8]) -> Result<()> {
+    let fd = open(path, OFlags::WRONLY, Mode::empty())?;
+    write_all(fd.as_fd(), data).map_err(|e| SysError { target: path.to_string(), ..e })
+}
+
+pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+        .map_err(|e| SysError::new("socketpair(AF_UNIX, SOCK_SEQPACKET)", "helper channel", e))
+}
+
+/// Send `data` and, optionally, one fd (SCM_RIGHTS) as one packet.
+pub fn send_with_fd(sock: BorrowedFd<'_>, data: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    use std::mem::MaybeUninit;
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds;
+    if let Some(fd) = fd {
+        fds = [fd];
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+    }
+    rustix::net::sendmsg(sock, &[std::io::IoSlice::new(data)], &mut control, SendFlags::empty())
+        .map(drop)
+        .map_err(|e| SysError::new("sendmsg", fd_name(sock), e))
+}
+
+/// Receive one packet: its bytes and the fd it carried, if any.
+pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::mem::MaybeUninit;
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = loop {
+        match rustix::net::recvmsg(sock, &mut [std::io::IoSliceMut::new(buf)], &mut control, RecvFlags::CMSG_CLOEXEC) {
+            Err(Errno::INTR) => continue,
+            other => break other.map_err(|e| SysError::new("recvmsg", fd_name(sock), e))?,
+        }
+    };
+    let mut fd = None;
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = m {
+            for f in fds {
+                fd.get_or_insert(f);
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
+}
+
+pub fn wait_child(pid: rustix::process::Pid) -> Result<()> {
+    loop {
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+            Err(Errno::INTR) => continue,
+            other => return other.map(drop).map_err(|e| SysError::new("waitpid", format!("pid {}", pid.as_raw_nonzero()), e)),
+        }
+    }
 }

@@ -154,13 +154,14 @@ fn errno_of(e: &std::io::Error) -> String {
 #[test]
 fn each_strategy_runs_sealed_and_resists_overwrite() {
     require_root!();
+    let _serial = USERNS_SYSCTL.lock().unwrap_or_else(|e| e.into_inner());
     for strategy in Strategy::DEFAULT_ORDER {
         let fx = Fixture::new();
         let run = Running::start(&fx, &["ensure", "--only", strategy.name()]);
         assert_eq!(run.report["protection"], strategy.name(), "{strategy}: {}", run.report);
         let copied = run.report["bytes_copied"].as_u64().unwrap();
-        if strategy == Strategy::Overlayfs {
-            assert_eq!(copied, 0, "overlayfs must not copy");
+        if !strategy.is_private_copy() {
+            assert_eq!(copied, 0, "{strategy} must not copy");
         } else {
             assert_eq!(copied, fx.original.len() as u64, "{strategy} copies the whole binary");
         }
@@ -229,18 +230,20 @@ fn overlay_is_never_attached_to_a_mount_table() {
 #[test]
 fn falls_back_in_order_under_injected_failure() {
     require_root!();
+    let _serial = USERNS_SYSCTL.lock().unwrap_or_else(|e| e.into_inner());
     let fx = Fixture::new();
     let cases = [
-        ("overlayfs", "memfd"),
-        ("overlayfs,memfd", "tmpfile"),
-        ("overlayfs,memfd,tmpfile", "unlinked-temp"),
+        ("overlayfs", "userns-overlayfs"),
+        ("overlayfs,userns-overlayfs", "memfd"),
+        ("overlayfs,userns-overlayfs,memfd", "tmpfile"),
+        ("overlayfs,userns-overlayfs,memfd,tmpfile", "unlinked-temp"),
     ];
     for (fail, expect) in cases {
         let out = fx.run(&["ensure"], &[(exeseal::FAIL_ENV, fail)]);
         assert!(out.status.success(), "{fail}: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(json(&out.stdout)["protection"], expect, "with {fail} failing");
     }
-    let out = fx.run(&["ensure"], &[(exeseal::FAIL_ENV, "overlayfs,memfd,tmpfile,unlinked-temp")]);
+    let out = fx.run(&["ensure"], &[(exeseal::FAIL_ENV, "overlayfs,userns-overlayfs,memfd,tmpfile,unlinked-temp")]);
     assert_eq!(out.status.code(), Some(1), "must refuse, not run unprotected");
     assert!(out.stdout.is_empty(), "must not have run the program");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -276,30 +279,108 @@ fn noexec_temp_dirs_are_skipped_with_reason() {
     assert!(text.contains("noexec"), "reason must say noexec: {text}");
 }
 
-#[test]
-fn unprivileged_caller_falls_back_from_overlayfs() {
-    require_root!();
-    if Command::new("setpriv").arg("--help").output().is_err() {
+fn have_setpriv() -> bool {
+    let ok = Command::new("setpriv").arg("--help").output().is_ok();
+    if !ok {
         eprintln!("SKIP: setpriv not installed");
-        return;
     }
-    let fx = Fixture::new();
+    ok
+}
+
+/// `setpriv` to nobody: an unprivileged caller.
+fn as_nobody(program: &std::path::Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]).arg(program).env("TMPDIR", "/tmp");
+    c
+}
+
+fn world_readable(fx: &Fixture) {
     let dir = fx.bin.parent().unwrap();
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = retry_busy(|| {
-        Command::new("setpriv")
-            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-            .arg(&fx.bin)
-            .args(["probe"])
-            .env("TMPDIR", "/tmp")
-            .output()
-    })
-    .unwrap();
+}
+
+#[test]
+fn unprivileged_caller_seals_zero_copy_in_a_user_namespace() {
+    require_root!();
+    if !have_setpriv() {
+        return;
+    }
+    let _serial = USERNS_SYSCTL.lock().unwrap_or_else(|e| e.into_inner());
+    let fx = Fixture::new();
+    world_readable(&fx);
+    let out = retry_busy(|| as_nobody(&fx.bin).arg("probe").output()).unwrap();
     let report = json(&out.stdout);
     let first = &report["attempts"][0];
     assert_eq!(first["strategy"], "overlayfs");
-    assert_eq!(first["ok"], false, "unprivileged overlayfs must fail here: {report}");
-    assert!(first["error"].as_str().unwrap().contains("EPERM"), "{report}");
+    assert!(first["error"].as_str().unwrap().contains("EPERM"), "direct overlay needs privilege: {report}");
+    assert_eq!(report["chosen"], "userns-overlayfs", "{report}");
+    assert_eq!(report["bytes_copied"], 0);
+
+    // Sealed and running as nobody; attacked by another process of nobody.
+    let mut cmd = as_nobody(&fx.bin);
+    cmd.args(["ensure", "--wait"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = retry_busy(|| cmd.spawn()).unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(r["protection"], "userns-overlayfs", "{r}");
+    let pid = r["pid"].as_u64().unwrap();
+    let attack = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "sh", "-c"])
+        .arg(format!("exec 3<>/proc/{pid}/exe"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&attack.stderr);
+    assert!(!attack.status.success() && err.contains("Read-only file system"), "expected EROFS: {err}");
+    // The namespace helper was reaped: the sealed process has no children.
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    assert!(children.trim().is_empty(), "helper process left behind: {children}");
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    fx.assert_unchanged();
+}
+
+/// Tests that depend on, or change, whether user namespaces are allowed.
+static USERNS_SYSCTL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Restores a sysctl when dropped (even if the test panics).
+struct Sysctl {
+    path: &'static str,
+    old: String,
+}
+
+impl Sysctl {
+    fn set(path: &'static str, value: &str) -> Option<Self> {
+        let old = std::fs::read_to_string(path).ok()?;
+        std::fs::write(path, value).ok()?;
+        Some(Self { path, old })
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        std::fs::write(self.path, self.old.trim()).expect("restore sysctl");
+    }
+}
+
+#[test]
+fn forbidden_user_namespaces_fall_back_to_memfd_with_reason() {
+    require_root!();
+    if !have_setpriv() {
+        return;
+    }
+    let _serial = USERNS_SYSCTL.lock().unwrap_or_else(|e| e.into_inner());
+    let fx = Fixture::new();
+    world_readable(&fx);
+    let Some(_guard) = Sysctl::set("/proc/sys/user/max_user_namespaces", "0") else {
+        eprintln!("SKIP: cannot set user.max_user_namespaces");
+        return;
+    };
+    let out = retry_busy(|| as_nobody(&fx.bin).arg("probe").output()).unwrap();
+    let report = json(&out.stdout);
+    let userns = &report["attempts"][1];
+    assert_eq!(userns["strategy"], "userns-overlayfs", "{report}");
+    assert!(userns["error"].as_str().unwrap().contains("max_user_namespaces=0"), "{report}");
     assert_eq!(report["chosen"], "memfd", "{report}");
 }
 

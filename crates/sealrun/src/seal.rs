@@ -132,12 +132,16 @@ fn log_using(mode: &str, bytes_copied: u64) {
     );
 }
 
-/// already sealed → overlayfs → dmz when safe → memfd → temp files → refuse.
+/// `auto`'s first step: anything already sealed, else a zero-copy overlay.
+/// It runs first again after a copy's re-exec, so it accepts those too.
+fn auto_zero_copy() -> Result<Sealer> {
+    Ok(base()?.only(&Strategy::ZERO_COPY).accept_existing(true).accept_reexec_from(&AUTO_COPIES))
+}
+
+/// already sealed → overlayfs (direct, then in a user namespace) → dmz when
+/// safe → memfd → temp files → refuse.
 fn auto(spec: impl FnOnce() -> Result<Spec>) -> Result<Protection> {
-    let zero_copy = base()?
-        .only(&[Strategy::Overlayfs])
-        .accept_existing(true)
-        .accept_reexec_from(&AUTO_COPIES);
+    let zero_copy = auto_zero_copy()?;
     // Each skipped mode's reason, for the final error if nothing works.
     let mut reasons: Vec<(Strategy, exeseal::Failure)> = match zero_copy.ensure_sealed() {
         Ok(p) => {
@@ -314,10 +318,7 @@ fn probe_report(mode: SealMode) -> Result<ProbeReport> {
         SealMode::Auto => {
             absorb(
                 &mut report,
-                base()?
-                    .only(&[Strategy::Overlayfs])
-                    .accept_existing(true)
-                    .probe()?,
+                auto_zero_copy()?.probe()?,
             );
             if report.chosen.is_none() {
                 report.skipped.push(Skipped {

@@ -38,12 +38,13 @@ fn auto_falls_back_overlayfs_then_dmz_then_memfd_and_never_none() {
     let ptrace = env.bundle("ptrace", &["sh", "-c", "exit 4"]);
     add_ptrace(&env, &ptrace);
 
-    let cases: [(&str, &std::path::Path, &str, i32); 5] = [
+    let cases: [(&str, &std::path::Path, &str, i32); 6] = [
         ("", &plain, "overlayfs", 3),
-        ("overlayfs", &plain, "dmz", 3),
-        ("overlayfs", &ptrace, "memfd", 4),
-        ("overlayfs,memfd", &ptrace, "tmpfile", 4),
-        ("overlayfs,memfd,tmpfile", &ptrace, "unlinked-temp", 4),
+        ("overlayfs", &plain, "userns-overlayfs", 3),
+        ("overlayfs,userns-overlayfs", &plain, "dmz", 3),
+        ("overlayfs,userns-overlayfs", &ptrace, "memfd", 4),
+        ("overlayfs,userns-overlayfs,memfd", &ptrace, "tmpfile", 4),
+        ("overlayfs,userns-overlayfs,memfd,tmpfile", &ptrace, "unlinked-temp", 4),
     ];
     for (i, (fail, bundle, expect, code)) in cases.into_iter().enumerate() {
         let before = modes_used(&env).len();
@@ -57,9 +58,9 @@ fn auto_falls_back_overlayfs_then_dmz_then_memfd_and_never_none() {
 
     // Nothing left for a container that can ptrace: refuse, leave nothing.
     let id = env.id("refused");
-    let out = run_with(&env, "auto", "overlayfs,memfd,tmpfile,unlinked-temp", &ptrace, &id);
+    let out = run_with(&env, "auto", "overlayfs,userns-overlayfs,memfd,tmpfile,unlinked-temp", &ptrace, &id);
     out.assert_one_line_error("refusing to run unprotected");
-    for s in ["overlayfs", "memfd", "tmpfile", "unlinked-temp"] {
+    for s in ["overlayfs", "userns-overlayfs", "memfd", "tmpfile", "unlinked-temp", "dmz"] {
         assert!(out.stderr.contains(&format!("{s}: ")), "error must name {s}: {}", out.stderr);
     }
     env.assert_nothing_left(&id);
@@ -101,7 +102,7 @@ fn seal_probe_reports_choice_cost_and_reasons() {
     assert_eq!(r["bytes_copied"], 0);
 
     let mut cmd = env.command();
-    cmd.args(["--seal", "auto", "seal-probe", "--format", "json"]).env("EXESEAL_FAIL", "overlayfs");
+    cmd.args(["--seal", "auto", "seal-probe", "--format", "json"]).env("EXESEAL_FAIL", "overlayfs,userns-overlayfs");
     let out = env.output(cmd);
     out.assert_ok();
     let r: Value = serde_json::from_str(&out.stdout).unwrap();
@@ -109,7 +110,7 @@ fn seal_probe_reports_choice_cost_and_reasons() {
     let size = std::fs::metadata(&env.bin).unwrap().len();
     assert_eq!(r["bytes_copied"], size, "memfd copies the whole binary");
     let skipped: Vec<&str> = r["skipped"].as_array().unwrap().iter().map(|s| s["mode"].as_str().unwrap()).collect();
-    assert_eq!(skipped, ["overlayfs", "dmz"], "{r}");
+    assert_eq!(skipped, ["overlayfs", "userns-overlayfs", "dmz"], "{r}");
 
     let out = env.sealrun(&["--seal", "hardened", "seal-probe"]);
     out.assert_ok();
