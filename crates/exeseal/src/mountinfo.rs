@@ -8,6 +8,10 @@ use crate::sys::{self, SysError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountEntry {
     pub id: u64,
+    pub parent: u64,
+    /// The mount's root within its filesystem (a bind mount of a file or of
+    /// a magic link shows that path here).
+    pub root: String,
     pub mount_point: String,
     /// Per-mount options (`ro`, `nosuid`, ...): a container with
     /// CAP_SYS_ADMIN over the mount could change these.
@@ -15,18 +19,22 @@ pub struct MountEntry {
     pub fs_type: String,
     /// Superblock options: shared by every mount of the filesystem.
     pub super_options: String,
+    pub source: String,
 }
 
 impl MountEntry {
-    fn parse(line: &str) -> Option<Self> {
+    pub fn parse(line: &str) -> Option<Self> {
         let (left, right) = line.split_once(" - ")?;
         let l: Vec<&str> = left.split(' ').collect();
         let r: Vec<&str> = right.split(' ').collect();
         Some(Self {
             id: l.first()?.parse().ok()?,
+            parent: l.get(1)?.parse().ok()?,
+            root: unescape(l.get(3)?),
             mount_point: unescape(l.get(4)?),
             mount_options: (*l.get(5)?).to_string(),
             fs_type: (*r.first()?).to_string(),
+            source: unescape(r.get(1).copied().unwrap_or("")),
             super_options: r.get(2).map(|s| s.to_string()).unwrap_or_default(),
         })
     }
@@ -65,11 +73,15 @@ pub fn mounts() -> Result<Vec<MountEntry>, SysError> {
     Ok(sys::read_file("/proc/self/mountinfo")?.lines().filter_map(MountEntry::parse).collect())
 }
 
+/// The mountinfo entry with this mount id, if it is in our namespace.
+pub fn by_id(id: u64) -> Result<Option<MountEntry>, SysError> {
+    Ok(mounts()?.into_iter().find(|m| m.id == id))
+}
+
 /// The mountinfo entry of the mount `fd` lives on; `None` for a detached
 /// mount (made with fsmount and never attached), which no namespace lists.
 pub fn entry_of(fd: BorrowedFd<'_>) -> Result<Option<MountEntry>, SysError> {
-    let id = sys::mount_id(fd)?;
-    Ok(mounts()?.into_iter().find(|m| m.id == id))
+    by_id(sys::mount_id(fd)?)
 }
 
 /// The topmost mount at `path` (exact mount point, as mountinfo spells it),

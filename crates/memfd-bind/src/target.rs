@@ -164,7 +164,7 @@ impl Target {
             return Ok(Top::Plain { fd, stx: Box::new(stx) });
         }
         // A procfs symlink mounted on the path: a bind mount of a magic link.
-        let owner = mountinfo::by_id(stx.stx_mnt_id)?.and_then(|m| m.magic_link_root());
+        let owner = mountinfo::by_id(stx.stx_mnt_id)?.and_then(|m| mountinfo::magic_link_root(&m));
         let link = match sys::readlink_fd(fd.as_fd(), &what) {
             Ok(l) if l.as_bytes().starts_with(b"/memfd:") => Some(l),
             Ok(l) => return Ok(Top::Foreign(l)),
