@@ -119,14 +119,19 @@ struct World {
 
 impl World {
     fn new() -> Self {
+        Self::serving(Path::new("/bin/sleep"), "sleep")
+    }
+
+    /// A world whose served file is a copy of `src` named `bin/<name>`.
+    fn serving(src: &Path, name: &str) -> Self {
         let tmp = tempfile::Builder::new()
             .prefix("memfd-bind-test-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .expect("tempdir");
         let dir = fs::canonicalize(tmp.path()).unwrap();
         fs::create_dir(dir.join("bin")).unwrap();
-        let exe = dir.join("bin/sleep");
-        let original = fs::read("/bin/sleep").expect("read /bin/sleep");
+        let exe = dir.join("bin").join(name);
+        let original = fs::read(src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
         {
             let mut f = fs::File::create(&exe).unwrap();
             f.write_all(&original).unwrap();
@@ -396,6 +401,33 @@ fn serves_a_sealed_copy_and_sigterm_restores_the_file() {
     assert_not_served(&mut w);
     assert!(w.state_files().is_empty(), "lock file left: {:?}", w.state_files());
     w.assert_host_untouched();
+}
+
+/// The runtime itself, served: it finds itself already sealed and copies
+/// nothing (the point of memfd-bind).
+#[test]
+fn served_sealrun_reports_already_sealed_and_copies_nothing() {
+    require_root!();
+    // target/<profile>/deps/<this test> -> target/<profile>/sealrun
+    let sealrun = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("sealrun");
+    if !sealrun.exists() {
+        println!("SKIP: {} not built (make test builds the whole workspace first)", sealrun.display());
+        return;
+    }
+    let mut w = World::serving(&sealrun, "sealrun");
+    let exe = w.exe.clone();
+    let d = w.start(&[], &exe);
+    let pid = w.daemons[d].pid();
+    assert_served(&mut w, pid);
+    let out = w.nsenter().arg(&exe).args(["seal-probe", "--format", "json"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["chosen"], "already-sealed-memfd", "{r}");
+    assert_eq!(r["bytes_copied"], 0, "{r}");
+    w.daemons[d].signal(Signal::TERM);
+    assert_eq!(w.daemons[d].wait().code(), Some(0));
+    assert!(w.bytes_in_ns(&exe) == w.original);
 }
 
 #[test]
