@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Memory of N created containers (each `sealrun create` leaves its init
+# process alive, running from the runtime's sealed image) per protection mode:
+# the growth of Shmem in /proc/meminfo is what memfd copies cost. Runs in a
+# private mount namespace (memfd-bind's mount dies with it). Root only.
+# Output: bench/memory.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-50}
+if [ "${_MEM_IN_NS:-}" != 1 ]; then
+  [ "$(id -u)" = 0 ] || { echo "memory: run as root" >&2; exit 1; }
+  exec env _MEM_IN_NS=1 unshare -m --propagation private -- bash "$0" "$@"
+fi
+work=$(mktemp -d /tmp/sealrun-mem.XXXXXX)
+daemon=
+cleanup() {
+  for id in $(seq "$N"); do "$work/bin/sealrun" --root "$work/state" delete --force "m$id" >/dev/null 2>&1 || true; done
+  [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/bin" "$work/served" "$work/state"
+cp target/release/sealrun "$work/bin/sealrun"
+cp target/release/sealrun "$work/served/sealrun"
+bash crates/sealrun/tests/make-bundle.sh "$work/bundle/rootfs" >/dev/null
+(cd "$work/bundle" && "$work/bin/sealrun" spec)
+jq '.process.terminal = false | .process.args = ["sleep", "600"]' "$work/bundle/config.json" >"$work/c.json"
+mv "$work/c.json" "$work/bundle/config.json"
+
+shmem() { awk '/^Shmem:/ {print $2}' /proc/meminfo; }
+measure() { # name, sealrun path, extra args
+  local name=$1 sr=$2; shift 2
+  sync; local before; before=$(shmem)
+  for id in $(seq "$N"); do "$sr" --root "$work/state" "$@" create -b "$work/bundle" "m$id" >/dev/null; done
+  local after; after=$(shmem)
+  for id in $(seq "$N"); do "$sr" --root "$work/state" delete --force "m$id" >/dev/null; done
+  echo "| $name | $N | $(( (after - before) / 1024 )) | $(( (after - before) / N )) |"
+}
+
+size=$(stat -c %s "$work/bin/sealrun")
+{
+  echo "# Memory: $N created containers per mode (Shmem growth, /proc/meminfo)"
+  echo
+  echo "$(date -u '+%F %H:%M UTC') · kernel $(uname -r) · sealrun binary $size bytes ($((size / 1024)) KiB)"
+  echo
+  echo "| mode | containers | Shmem growth MiB | per container KiB |"
+  echo "|---|---|---|---|"
+  measure "--seal memfd" "$work/bin/sealrun" --seal memfd
+  measure "--seal overlayfs" "$work/bin/sealrun" --seal overlayfs
+  before=$(shmem)
+  target/release/memfd-bind "$work/served/sealrun" >"$work/daemon.log" 2>&1 &
+  daemon=$!
+  for _ in $(seq 100); do grep -q "/fd/" /proc/self/mountinfo && break; sleep 0.05; done
+  echo "| memfd-bind daemon alone (one copy) | 0 | $(( ($(shmem) - before) / 1024 )) | — |"
+  measure "served by memfd-bind" "$work/served/sealrun"
+} >bench/memory.md # not a pipe: daemon=$! must reach cleanup
+cat bench/memory.md
