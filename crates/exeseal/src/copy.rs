@@ -94,6 +94,11 @@ fn fill(dst: BorrowedFd<'_>, source: &Source<'_>, expected: Option<u64>) -> Resu
 
 /// A sealed, executable memfd holding a copy of `source`.
 pub fn sealed_memfd(name: &str, source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
+    // Copy and seal on one CPU: see sys::on_one_cpu for the EBUSY it avoids.
+    sys::on_one_cpu(|| sealed_memfd_here(name, source, expected))
+}
+
+fn sealed_memfd_here(name: &str, source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
     let base = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
     // memfd names are limited to 249 bytes (EINVAL beyond, which would look
     // like "no MFD_EXEC" below): keep a char-boundary prefix.

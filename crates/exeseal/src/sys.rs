@@ -374,3 +374,26 @@ pub fn wait_child(pid: rustix::process::Pid) -> Result<()> {
         }
     }
 }
+
+/// Run `f` with this thread pinned to the CPU it is on, then restore the
+/// affinity (which execve would otherwise pass on).
+///
+/// Why: sealing a memfd with F_SEAL_WRITE (which F_SEAL_EXEC implies for an
+/// executable file) waits for extra page references to go away and gives up
+/// with EBUSY. Pages just written sit in a per-CPU LRU batch holding such a
+/// reference; the kernel drains only the sealing CPU's batch, so a thread
+/// that migrated between copying and sealing fails now and then (seen here:
+/// once in ~750 runs). On one CPU the drain covers every page.
+pub fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
+    use rustix::thread::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet};
+    let Ok(saved) = sched_getaffinity(None) else { return f() };
+    let mut one = CpuSet::new();
+    one.set(sched_getcpu());
+    let pinned = sched_setaffinity(None, &one).is_ok();
+    let out = f();
+    if pinned {
+        // Best effort: failing to widen again only costs parallelism.
+        let _ = sched_setaffinity(None, &saved);
+    }
+    out
+}
