@@ -33,15 +33,17 @@ work=$(mktemp -d /tmp/sealrun-bench.XXXXXX)
 daemon=
 cleanup() {
   [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
+  [ -x target/release/sealmount ] && target/release/sealmount --cleanup --lazy "$work/sealed" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # Each runtime in a directory of its own (the overlay seals that directory),
 # state dirs never under a runtime binary's directory.
-mkdir -p "$work/bin" "$work/served" "$work/state"
+mkdir -p "$work/bin" "$work/served" "$work/sealed" "$work/state"
 cp target/release/sealrun "$work/bin/sealrun"
 cp target/release/sealrun "$work/served/sealrun"
+cp target/release/sealrun "$work/sealed/sealrun"
 bash crates/sealrun/tests/make-bundle.sh "$work/bundle/rootfs" >/dev/null
 (cd "$work/bundle" && "$work/bin/sealrun" spec)
 jq '.process.terminal = false | .process.args = ["/bin/true"]' "$work/bundle/config.json" >"$work/c.json"
@@ -58,6 +60,11 @@ if [ -x target/release/memfd-bind ]; then
   daemon=$!
   for _ in $(seq 50); do grep -q memfd: /proc/self/mountinfo 2>/dev/null && break; sleep 0.1; done
   add "sealrun under memfd-bind" "$work/served/sealrun --root $work/state/memfd-bind run -b $work/bundle ctr"
+fi
+if [ -x target/release/sealmount ]; then
+  # Private namespace: the mount disappears with it.
+  target/release/sealmount "$work/sealed" >&2
+  add "sealrun under sealmount" "$work/sealed/sealrun --root $work/state/sealmount run -b $work/bundle ctr"
 fi
 if [ $peers = 1 ]; then
   command -v runc >/dev/null && add "runc $(runc --version | head -1 | awk '{print $3}')" "runc --root $work/state/runc run -b $work/bundle ctr"

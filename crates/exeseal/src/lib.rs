@@ -20,7 +20,7 @@
 //! once the program runs protected. It never runs unprotected: if nothing
 //! works, it returns an error that lists why each strategy failed.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CString, OsStr};
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -421,7 +421,7 @@ fn reexec(sealed: &Sealed) -> Error {
     let mut envp: Vec<CString> = std::env::vars_os()
         .filter(|(k, _)| k != REEXEC_ENV)
         .filter_map(|(k, v)| {
-            let mut kv = OsString::from(k);
+            let mut kv = k;
             kv.push("=");
             kv.push(v);
             CString::new(kv.as_bytes()).ok()
@@ -508,16 +508,6 @@ impl SelfExe {
     }
 }
 
-/// Seal `name` inside `dir` with a private overlay (zero copy), for callers
-/// that protect a binary other than themselves.
-pub fn overlay_file(dir: &Path, name: &OsStr) -> Result<OwnedFd, Failure> {
-    let dir_fd = sys::open(dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
-    let file = sys::openat(dir_fd.as_fd(), name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
-    let stat = sys::fstat(file.as_fd())?;
-    let target = overlay::Target { dir_fd: dir_fd.as_fd(), dir_path: dir, name, stat: &stat };
-    overlay::seal(&target, &LayerMode::ALL).map(|(fd, _)| fd)
-}
-
 /// A detached, read-only, lower-only overlay of `dir` (the mount fd, not yet
 /// attached anywhere), for tools that seal a whole install directory once
 /// (sealmount attaches it over `dir` with move_mount).
@@ -538,6 +528,7 @@ pub(crate) fn random_suffix(attempt: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
 
     #[test]
     fn escapes_colons_and_backslashes() {

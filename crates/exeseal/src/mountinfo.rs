@@ -84,13 +84,6 @@ pub fn entry_of(fd: BorrowedFd<'_>) -> Result<Option<MountEntry>, SysError> {
     by_id(sys::mount_id(fd)?)
 }
 
-/// The topmost mount at `path` (exact mount point, as mountinfo spells it),
-/// if any: later lines of mountinfo are mounted on top of earlier ones.
-pub fn top_mount_at(path: &std::path::Path) -> Result<Option<MountEntry>, SysError> {
-    let want = path.to_string_lossy();
-    Ok(mounts()?.into_iter().filter(|m| m.mount_point == want).last())
-}
-
 /// Is `fd` on a lower-only overlay attached in our namespace (sealmount)?
 pub fn is_sealed_overlay_mount(fd: BorrowedFd<'_>) -> Result<bool, SysError> {
     Ok(entry_of(fd)?.is_some_and(|m| m.is_sealed_overlay()))
