@@ -29,6 +29,14 @@ if [ "${_BENCH_IN_NS:-}" != 1 ]; then
   exec env _BENCH_IN_NS=1 unshare -m --propagation private -- bash "$0" "$@"
 fi
 
+# crun 1.8 refuses hybrid cgroup hosts (v1 plus an empty cgroup2 at
+# /sys/fs/cgroup/unified): with --peers every runtime runs in this private
+# namespace with the unified mount hidden, i.e. a pure v1 view, so all see
+# the same host.
+if [ $peers = 1 ] && mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
+  umount /sys/fs/cgroup/unified
+fi
+
 work=$(mktemp -d /tmp/sealrun-bench.XXXXXX)
 daemon=
 cleanup() {
@@ -68,6 +76,7 @@ if [ -x target/release/sealmount ]; then
 fi
 if [ $peers = 1 ]; then
   command -v runc >/dev/null && add "runc $(runc --version | head -1 | awk '{print $3}')" "runc --root $work/state/runc run -b $work/bundle ctr"
+  command -v crun >/dev/null && add "crun $(crun --version | head -1 | awk '{print $3}')" "crun --root $work/state/crun run -b $work/bundle ctr"
   # youki 0.7.0 hung once in a few hundred runs here (waiting on its init);
   # the timeout wrapper (one more fork+exec, ~1 ms) keeps one hang from
   # stalling the whole run, and -i below lets a killed run count as an outlier.
