@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-RUNS=${RUNS:-100}
+RUNS=${RUNS:-200}
 WARMUP=${WARMUP:-10}
 peers=0
 [ "${1:-}" = "--peers" ] && peers=1
@@ -85,6 +85,12 @@ fi
 
 hyperfine -N -i --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/h.json" "${cmds[@]}" >&2
 
+# The same commands interleaved round by round (see interleave.py): on a
+# shared VM this is the table to read.
+specs=()
+for ((i = 0; i < ${#cmds[@]}; i += 3)); do specs+=("${cmds[i+1]}=${cmds[i+2]}"); done
+python3 bench/interleave.py "${ROUNDS:-100}" "$work/interleaved.json" "${specs[@]}" >"$work/interleaved.md"
+
 # Memory: bytes each mode copies per invocation (seal-probe) and the peak RSS
 # of one `run` (max RSS over the runtime's processes).
 mem_json="$work/mem.json"
@@ -102,7 +108,7 @@ PY
   mv "$mem_json.n" "$mem_json"
 done
 
-jq -s '{hyperfine: .[0], memory: .[1]}' "$work/h.json" "$mem_json" >bench/results.json
+jq -s '{hyperfine: .[0], memory: .[1], interleaved: .[2]}' "$work/h.json" "$mem_json" "$work/interleaved.json" >bench/results.json
 dmz_size=$(stat -c %s target/release/dmz)
 {
   echo "# sealrun benchmark: \`<runtime> run -b bundle ctr\` (busybox, /bin/true)"
@@ -111,14 +117,22 @@ dmz_size=$(stat -c %s target/release/dmz)
   echo
   echo "sealrun binary: $(stat -c %s "$sr") bytes · dmz shim: $dmz_size bytes"
   echo
-  echo "| runtime | mean ± σ ms | min ms | ratio to \`--seal none\` | bytes copied per call | peak RSS KiB |"
-  echo "|---|---|---|---|---|---|"
+  echo "## Interleaved (${ROUNDS:-100} rounds, each command once per round in random order) — read this one"
+  echo
+  cat "$work/interleaved.md"
+  echo
+  echo "## hyperfine (all runs of one command, then the next)"
+  echo
+  echo "| runtime | median ms | mean ± σ ms | min ms | ratio of medians to \`--seal none\` | ratio of means | bytes copied per call | peak RSS KiB |"
+  echo "|---|---|---|---|---|---|---|---|"
   jq -r --slurpfile mem "$mem_json" '
-    (.results[] | select(.command == "sealrun --seal none") | .mean) as $base
+    (.results[] | select(.command == "sealrun --seal none")) as $base
     | .results[]
     | ($mem[0][.command] // {}) as $m
-    | "| \(.command) | \(.mean*1000*100|round/100) ± \(.stddev*1000*100|round/100) | \(.min*1000*100|round/100) | \(.mean/$base*100|round/100)x | \($m.bytes_copied // "—") | \($m.peak_rss_kib // "—") |"' "$work/h.json"
+    | "| \(.command) | \(.median*1000*100|round/100) | \(.mean*1000*100|round/100) ± \(.stddev*1000*100|round/100) | \(.min*1000*100|round/100) | \(.median/$base.median*100|round/100)x | \(.mean/$base.mean*100|round/100)x | \($m.bytes_copied // "—") | \($m.peak_rss_kib // "—") |"' "$work/h.json"
   echo
-  echo "Absolute times are noisy on shared machines; compare only ratios from one run."
+  echo "Absolute times are noisy on shared machines (σ is ~30% of the mean here); compare only"
+  echo "ratios from one run, medians first. hyperfine runs the commands one after another, so"
+  echo "load drifting during the run shows up as spread between neighbouring rows."
 } >bench/RESULTS.md
 cat bench/RESULTS.md

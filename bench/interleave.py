@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Drift-free timing: every round runs each command once, in a fresh random
+order, so load that changes during the run hits all commands alike (hyperfine
+runs all runs of one command before the next, which turns drift into fake
+ratios on a shared machine).
+
+usage: interleave.py ROUNDS OUT.json NAME=COMMAND [NAME=COMMAND ...]
+Commands are split on spaces (no shell). Prints a markdown table.
+"""
+import json
+import os
+import random
+import statistics
+import sys
+import time
+
+
+def run_once(argv):
+    start = time.perf_counter_ns()
+    pid = os.posix_spawnp(argv[0], argv, os.environ)
+    _, status = os.waitpid(pid, 0)
+    elapsed = time.perf_counter_ns() - start
+    # A failed run is counted, not timed (youki 0.7.0 fails now and then here).
+    return elapsed / 1e6 if os.waitstatus_to_exitcode(status) == 0 else None
+
+
+def main():
+    rounds, out, specs = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    cmds = [(name, cmd.split()) for name, cmd in (s.split("=", 1) for s in specs)]
+    times = {name: [] for name, _ in cmds}
+    failed = {name: 0 for name, _ in cmds}
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1), os.dup(2)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    try:
+        for r in range(rounds + 5):  # 5 warm-up rounds, not recorded
+            order = cmds[:]
+            random.shuffle(order)
+            for name, argv in order:
+                t = run_once(argv)
+                if r >= 5 and t is None:
+                    failed[name] += 1
+                elif r >= 5:
+                    times[name].append(t)
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+    base = statistics.median(times[cmds[0][0]])
+    rows = []
+    print(f"| runtime | median ms | mean ± σ ms | min ms | ratio of medians to `{cmds[0][0]}` | failed runs |")
+    print("|---|---|---|---|---|---|")
+    for name, _ in cmds:
+        t = times[name]
+        if len(t) < 2:
+            print(f"| {name} | — | — | — | — | {failed[name]} |")
+            continue
+        med = statistics.median(t)
+        rows.append({"command": name, "failed": failed[name], "median_ms": med, "mean_ms": statistics.mean(t),
+                     "stddev_ms": statistics.stdev(t), "min_ms": min(t), "ratio": med / base, "times_ms": t})
+        print(f"| {name} | {med:.2f} | {statistics.mean(t):.2f} ± {statistics.stdev(t):.2f} | {min(t):.2f} | {med / base:.2f}x | {failed[name]} |")
+    with open(out, "w") as f:
+        json.dump({"rounds": rounds, "results": rows}, f)
+
+
+if __name__ == "__main__":
+    main()
