@@ -294,20 +294,23 @@ fn as_nobody(program: &std::path::Path) -> Command {
     c
 }
 
-fn world_readable(fx: &Fixture) {
+/// A fixture nobody can run, holding the user-namespace lock (these tests
+/// depend on, or change, whether user namespaces are allowed).
+fn nobody_setup() -> Option<(std::sync::MutexGuard<'static, ()>, Fixture)> {
+    if !have_setpriv() {
+        return None;
+    }
+    let serial = USERNS_SYSCTL.lock().unwrap_or_else(|e| e.into_inner());
+    let fx = Fixture::new();
     let dir = fx.bin.parent().unwrap();
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    Some((serial, fx))
 }
 
 #[test]
 fn unprivileged_caller_seals_zero_copy_in_a_user_namespace() {
     require_root!();
-    if !have_setpriv() {
-        return;
-    }
-    let _serial = USERNS_SYSCTL.lock().unwrap_or_else(|e| e.into_inner());
-    let fx = Fixture::new();
-    world_readable(&fx);
+    let Some((_serial, fx)) = nobody_setup() else { return };
     let out = retry_busy(|| as_nobody(&fx.bin).arg("probe").output()).unwrap();
     let report = json(&out.stdout);
     let first = &report["attempts"][0];
@@ -366,12 +369,7 @@ impl Drop for Sysctl {
 #[test]
 fn forbidden_user_namespaces_fall_back_to_memfd_with_reason() {
     require_root!();
-    if !have_setpriv() {
-        return;
-    }
-    let _serial = USERNS_SYSCTL.lock().unwrap_or_else(|e| e.into_inner());
-    let fx = Fixture::new();
-    world_readable(&fx);
+    let Some((_serial, fx)) = nobody_setup() else { return };
     let Some(_guard) = Sysctl::set("/proc/sys/user/max_user_namespaces", "0") else {
         eprintln!("SKIP: cannot set user.max_user_namespaces");
         return;
