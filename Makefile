@@ -13,8 +13,12 @@ build:
 
 # Every test: the dmz shim's own checks, then all crates' unit and root
 # integration tests (each integration test checks for root and says SKIP
-# when it cannot run).
-test: build
+# when it cannot run). Not on top of `build`: tests need panic=unwind, so a
+# release build first would compile every dependency twice; `cargo test`
+# builds the binaries the tests run (sealrun, memfd-bind, sealmount) itself.
+test:
+	scripts/deps.sh
+	$(CARGO) build --release -p dmz --locked
 	bash crates/dmz/tests/run.sh $(RELEASE)/dmz
 	$(CARGO) test --release --workspace --locked
 
