@@ -133,7 +133,19 @@ impl TestEnv {
         cmd.stdin(Stdio::null())
             .stdout(File::create(&out_path).unwrap())
             .stderr(File::create(&err_path).unwrap());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        // ETXTBSY: a parallel test thread copying a binary while another
+        // forks lets the child briefly inherit the copy's write fd (until its
+        // exec closes it); exec of that copy then fails. Retrying is the cure.
+        let mut tries = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => break other.unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
+            }
+        };
         let deadline = Instant::now() + COMMAND_TIMEOUT;
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
