@@ -350,8 +350,7 @@ impl Sealer {
 
     /// What [`Self::ensure_sealed`] would do here, without re-executing.
     pub fn probe(&self) -> Result<Probe, Error> {
-        let token = std::env::var(REEXEC_ENV).ok().and_then(|t| detect::Token::decode(&t));
-        let current = detect::self_exe_protection(token.as_ref()).map_err(Error::SelfExe)?;
+        let current = detect::self_exe_protection(env_token().as_ref()).map_err(Error::SelfExe)?;
         let current_accepted = current.as_ref().is_some_and(|p| self.accepts(p));
         let mut attempts = Vec::new();
         if !current_accepted {
@@ -432,6 +431,11 @@ fn reexec(sealed: &Sealed) -> Error {
     err(sys::execveat(sealed.fd.as_fd(), &argv, &envp))
 }
 
+/// The re-exec token in our environment, if any and well-formed.
+fn env_token() -> Option<detect::Token> {
+    std::env::var(REEXEC_ENV).ok().and_then(|t| detect::Token::decode(&t))
+}
+
 /// [`Sealer::ensure_sealed`] with the default order (and the env knobs).
 pub fn ensure_sealed() -> Result<Protection, Error> {
     Sealer::from_env()?.ensure_sealed()
@@ -451,8 +455,7 @@ pub fn clone_binary(name: &str, source: Source<'_>) -> Result<OwnedFd, Failure> 
 /// How the binary of the current process is protected right now, if at all
 /// (without the re-exec token, only protections made by others count).
 pub fn self_protection() -> Result<Option<Protection>, SysError> {
-    let token = std::env::var(REEXEC_ENV).ok().and_then(|t| detect::Token::decode(&t));
-    detect::self_exe_protection(token.as_ref())
+    detect::self_exe_protection(env_token().as_ref())
 }
 
 /// The protection of an arbitrary executable fd (e.g. /proc/<pid>/exe).

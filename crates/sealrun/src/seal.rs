@@ -87,9 +87,6 @@ fn sealer_for(mode: SealMode) -> Result<Option<Sealer>> {
     }
 }
 
-/// Copies `auto` falls back to once overlayfs and dmz are out.
-const AUTO_COPIES: [Strategy; 3] = [Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp];
-
 /// Protects the running runtime binary. Does nothing unless the command
 /// starts a container process (create, run, exec). `spec` yields the OCI
 /// spec of the process about to start; only dmz decisions need it.
@@ -135,7 +132,7 @@ fn log_using(mode: &str, bytes_copied: u64) {
 /// `auto`'s first step: anything already sealed, else a zero-copy overlay.
 /// It runs first again after a copy's re-exec, so it accepts those too.
 fn auto_zero_copy() -> Result<Sealer> {
-    Ok(base()?.only(&Strategy::ZERO_COPY).accept_existing(true).accept_reexec_from(&AUTO_COPIES))
+    Ok(base()?.only(&Strategy::ZERO_COPY).accept_existing(true).accept_reexec_from(&Strategy::PRIVATE_COPIES))
 }
 
 /// already sealed → overlayfs (direct, then in a user namespace) → dmz when
@@ -162,7 +159,7 @@ fn auto(spec: impl FnOnce() -> Result<Spec>) -> Result<Protection> {
         Err(e) => format!("cannot read the container's spec: {e:#}"),
     };
     tracing::debug!("seal: skipping dmz: {dmz_skipped}");
-    match base()?.only(&AUTO_COPIES).ensure_sealed() {
+    match base()?.only(&Strategy::PRIVATE_COPIES).ensure_sealed() {
         Ok(p) => {
             log_using(p.name(), p.bytes_copied());
             Ok(Protection::default())
@@ -326,7 +323,7 @@ fn probe_report(mode: SealMode) -> Result<ProbeReport> {
                     reason: "depends on the container: used only without CAP_SYS_PTRACE or with a user namespace".into(),
                 });
                 let skipped = std::mem::take(&mut report.skipped);
-                absorb(&mut report, base()?.only(&AUTO_COPIES).probe()?);
+                absorb(&mut report, base()?.only(&Strategy::PRIVATE_COPIES).probe()?);
                 report.skipped.splice(0..0, skipped);
             }
         }
