@@ -1,7 +1,7 @@
 # exeseal — the two set-up commands are `make demo` and `make test` (as root,
 # on a fresh Debian machine); everything they need is installed by scripts/deps.sh.
-CARGO ?= cargo
-RELEASE := target/release
+# Static-PIE builds for the host target: see scripts/build-env.sh.
+SH := set -e; . scripts/build-env.sh;
 
 .PHONY: all build test demo bench exec-bench clean
 
@@ -9,7 +9,7 @@ all: build
 
 build:
 	scripts/deps.sh
-	$(CARGO) build --release --workspace --locked
+	$(SH) cargo build --release --workspace --locked
 
 # Every test: the dmz shim's own checks, then all crates' unit and root
 # integration tests (each integration test checks for root and says SKIP
@@ -18,9 +18,8 @@ build:
 # builds the binaries the tests run (sealrun, memfd-bind, sealmount) itself.
 test:
 	scripts/deps.sh
-	$(CARGO) build --release -p dmz --locked
-	bash crates/dmz/tests/run.sh $(RELEASE)/dmz
-	$(CARGO) test --release --workspace --locked
+	$(SH) cargo build --release -p dmz --locked && bash crates/dmz/tests/run.sh "$$BIN_DIR/dmz"
+	$(SH) cargo test --release --workspace --locked
 
 demo: build
 	bash scripts/demo.sh
@@ -36,4 +35,4 @@ exec-bench: build
 	bash bench/exec-cost.sh
 
 clean:
-	$(CARGO) clean
+	cargo clean

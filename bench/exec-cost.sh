@@ -4,8 +4,9 @@
 # Output: bench/exec-cost.md and bench/exec-cost.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/build-env.sh
 RUNS=${RUNS:-200}
-probe=${PROBE:-target/release/exeseal-probe}
+probe=${PROBE:-$BIN_DIR/exeseal-probe}
 [ -x "$probe" ] || { echo "exec-cost: build first ($probe missing)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/exeseal-bench.XXXXXX)

@@ -6,6 +6,7 @@
 # Output: bench/memory.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/build-env.sh
 N=${N:-50}
 if [ "${_MEM_IN_NS:-}" != 1 ]; then
   [ "$(id -u)" = 0 ] || { echo "memory: run as root" >&2; exit 1; }
@@ -20,8 +21,8 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$work/bin" "$work/served" "$work/state"
-cp target/release/sealrun "$work/bin/sealrun"
-cp target/release/sealrun "$work/served/sealrun"
+cp "$BIN_DIR"/sealrun "$work/bin/sealrun"
+cp "$BIN_DIR"/sealrun "$work/served/sealrun"
 bash crates/sealrun/tests/make-bundle.sh "$work/bundle/rootfs" >/dev/null
 (cd "$work/bundle" && "$work/bin/sealrun" spec)
 jq '.process.terminal = false | .process.args = ["sleep", "600"]' "$work/bundle/config.json" >"$work/c.json"
@@ -48,7 +49,7 @@ size=$(stat -c %s "$work/bin/sealrun")
   measure "--seal memfd" "$work/bin/sealrun" --seal memfd
   measure "--seal overlayfs" "$work/bin/sealrun" --seal overlayfs
   before=$(shmem)
-  target/release/memfd-bind "$work/served/sealrun" >"$work/daemon.log" 2>&1 &
+  "$BIN_DIR"/memfd-bind "$work/served/sealrun" >"$work/daemon.log" 2>&1 &
   daemon=$!
   for _ in $(seq 100); do grep -q "/fd/" /proc/self/mountinfo && break; sleep 0.05; done
   echo "| memfd-bind daemon alone (one copy) | 0 | $(( ($(shmem) - before) / 1024 )) | — |"

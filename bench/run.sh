@@ -7,6 +7,7 @@
 # else) disappears with it. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/build-env.sh
 repo=$PWD
 RUNS=${RUNS:-200}
 WARMUP=${WARMUP:-10}
@@ -41,7 +42,7 @@ work=$(mktemp -d /tmp/sealrun-bench.XXXXXX)
 daemon=
 cleanup() {
   [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
-  [ -x target/release/sealmount ] && target/release/sealmount --cleanup --lazy "$work/sealed" >/dev/null 2>&1 || true
+  [ -x "$BIN_DIR"/sealmount ] && "$BIN_DIR"/sealmount --cleanup --lazy "$work/sealed" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -49,9 +50,9 @@ trap cleanup EXIT
 # Each runtime in a directory of its own (the overlay seals that directory),
 # state dirs never under a runtime binary's directory.
 mkdir -p "$work/bin" "$work/served" "$work/sealed" "$work/state"
-cp target/release/sealrun "$work/bin/sealrun"
-cp target/release/sealrun "$work/served/sealrun"
-cp target/release/sealrun "$work/sealed/sealrun"
+cp "$BIN_DIR"/sealrun "$work/bin/sealrun"
+cp "$BIN_DIR"/sealrun "$work/served/sealrun"
+cp "$BIN_DIR"/sealrun "$work/sealed/sealrun"
 bash crates/sealrun/tests/make-bundle.sh "$work/bundle/rootfs" >/dev/null
 (cd "$work/bundle" && "$work/bin/sealrun" spec)
 jq '.process.terminal = false | .process.args = ["/bin/true"]' "$work/bundle/config.json" >"$work/c.json"
@@ -63,15 +64,15 @@ sr="$work/bin/sealrun"
 for mode in none overlayfs memfd tmpfile dmz hardened auto; do
   add "sealrun --seal $mode" "$sr --root $work/state/$mode --seal $mode run -b $work/bundle ctr"
 done
-if [ -x target/release/memfd-bind ]; then
-  target/release/memfd-bind "$work/served/sealrun" >"$work/memfd-bind.log" 2>&1 &
+if [ -x "$BIN_DIR"/memfd-bind ]; then
+  "$BIN_DIR"/memfd-bind "$work/served/sealrun" >"$work/memfd-bind.log" 2>&1 &
   daemon=$!
   for _ in $(seq 50); do grep -q memfd: /proc/self/mountinfo 2>/dev/null && break; sleep 0.1; done
   add "sealrun under memfd-bind" "$work/served/sealrun --root $work/state/memfd-bind run -b $work/bundle ctr"
 fi
-if [ -x target/release/sealmount ]; then
+if [ -x "$BIN_DIR"/sealmount ]; then
   # Private namespace: the mount disappears with it.
-  target/release/sealmount "$work/sealed" >&2
+  "$BIN_DIR"/sealmount "$work/sealed" >&2
   add "sealrun under sealmount" "$work/sealed/sealrun --root $work/state/sealmount run -b $work/bundle ctr"
 fi
 if [ $peers = 1 ]; then
@@ -109,7 +110,7 @@ PY
 done
 
 jq -s '{hyperfine: .[0], memory: .[1], interleaved: .[2]}' "$work/h.json" "$mem_json" "$work/interleaved.json" >bench/results.json
-dmz_size=$(stat -c %s target/release/dmz)
+dmz_size=$(stat -c %s "$BIN_DIR"/dmz)
 {
   echo "# sealrun benchmark: \`<runtime> run -b bundle ctr\` (busybox, /bin/true)"
   echo

@@ -3,13 +3,14 @@
 # Builds nothing itself (make demo builds first); needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/build-env.sh
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (containers need it)" >&2; exit 1; }
 
 demo=${DEMO_DIR:-$PWD/demo}
 rm -rf "$demo"
 mkdir -p "$demo/bin" "$demo/root"
 # Run a copy from its own directory: the overlay seals that directory only.
-cp target/release/sealrun "$demo/bin/sealrun"
+cp "$BIN_DIR"/sealrun "$demo/bin/sealrun"
 sealrun="$demo/bin/sealrun"
 bash crates/sealrun/tests/make-bundle.sh "$demo/bundle/rootfs" >/dev/null
 (cd "$demo/bundle" && "$sealrun" spec)

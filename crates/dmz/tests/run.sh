@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end checks for a built dmz binary:
-#   crates/dmz/tests/run.sh target/release/dmz
+#   crates/dmz/tests/run.sh target/<host>/release/dmz
 #
 # dmz execs its *own* argv[0], so every run sets argv[0] to the program with
 # bash's `exec -a PROGRAM DMZ ARGS...`, just as the runtime execveat()s the
