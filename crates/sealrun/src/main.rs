@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod early;
 mod executor;
 mod logging;
 mod seal;
@@ -21,6 +22,8 @@ use crate::commands::Runtime;
 use crate::executor::SealExecutor;
 
 fn main() -> ExitCode {
+    // Before anything else: a sealed call's first image only re-executes.
+    let early = seal::early();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return report_usage_error(err),
@@ -33,7 +36,7 @@ fn main() -> ExitCode {
         }
     };
 
-    match run(cli) {
+    match run(cli, early) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if log_destination == logging::Destination::File {
@@ -45,7 +48,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<u8> {
+fn run(cli: Cli, early: Option<seal::Early>) -> Result<u8> {
     let runtime = Runtime {
         root: cli.global.root.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
         systemd_cgroup: cli.global.systemd_cgroup,
@@ -53,7 +56,7 @@ fn run(cli: Cli) -> Result<u8> {
     // Seal first: nothing may have started a container process before this.
     let mut protection = seal::protect(cli.seal, cli.command.starts_container_process(), || {
         container_spec(&runtime, &cli.command)
-    })
+    }, early)
     .context("failed to protect the runtime binary")?;
     tracing::debug!(args = ?std::env::args_os().collect::<Vec<_>>(), seal = %cli.seal, "sealrun started");
 

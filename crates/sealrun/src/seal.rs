@@ -76,48 +76,81 @@ fn base() -> Result<Sealer> {
     Ok(Sealer::default().with_env_faults()?)
 }
 
-fn sealer_for(mode: SealMode) -> Result<Option<Sealer>> {
+/// The first sealing step of a mode: the whole of it for modes that only
+/// re-execute from a sealed copy, the zero-copy step for `auto`; none for
+/// `none` and `dmz`.
+fn first_sealer(mode: SealMode) -> Result<Option<Sealer>> {
     let only = |s: &[Strategy]| Ok(Some(base()?.only(s)));
     match mode {
         SealMode::Overlayfs => only(&[Strategy::Overlayfs]),
         SealMode::Memfd => only(&[Strategy::Memfd]),
         SealMode::Tmpfile => only(&[Strategy::Tmpfile, Strategy::UnlinkedTemp]),
         SealMode::Hardened => only(&Strategy::PRIVATE_COPIES),
-        SealMode::Auto | SealMode::Dmz | SealMode::None => Ok(None),
+        SealMode::Auto => auto_zero_copy().map(Some),
+        SealMode::Dmz | SealMode::None => Ok(None),
     }
+}
+
+/// The first sealing step, taken by [`early`] before clap ran.
+pub struct Early {
+    mode: SealMode,
+    outcome: std::result::Result<exeseal::Protection, exeseal::Error>,
+}
+
+/// Called first thing in `main`. For a command line that
+/// `early::seal_mode` can read without clap, takes the mode's first sealing
+/// step right away: in a process not yet sealed, success means re-executing
+/// from the sealed handle, so this only returns in the sealed image (with
+/// the verified protection), on failure, or when it cannot tell the mode.
+pub fn early() -> Option<Early> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mode = crate::early::seal_mode(&args, std::env::var_os("SEALRUN_SEAL").as_deref())?;
+    // A bad fault-injection knob is reported by the normal path.
+    let sealer = first_sealer(mode).ok()??;
+    Some(Early { mode, outcome: sealer.ensure_sealed() })
 }
 
 /// Protects the running runtime binary. Does nothing unless the command
 /// starts a container process (create, run, exec). `spec` yields the OCI
-/// spec of the process about to start; only dmz decisions need it.
+/// spec of the process about to start; only dmz decisions need it. `early`
+/// is what [`early`] did before the command line was parsed.
 pub fn protect(
     mode: SealMode,
     starts_container_process: bool,
     spec: impl FnOnce() -> Result<Spec>,
+    early: Option<Early>,
 ) -> Result<Protection> {
     if !starts_container_process {
         return Ok(Protection::default());
     }
-    if let Some(sealer) = sealer_for(mode)? {
-        let p = sealer
-            .ensure_sealed()
-            .with_context(|| format!("--seal {mode}"))?;
-        log_using(p.name(), p.bytes_copied());
-        return Ok(Protection::default());
-    }
-    match mode {
-        SealMode::None => {
+    let first = match early {
+        Some(e) if e.mode == mode => Some(e.outcome),
+        // The early parse only returns modes clap agrees with (see
+        // early.rs tests); sealed for another policy is not sealed for this one.
+        Some(e) => bail!(
+            "--seal {mode}: sealed for --seal {} before the command line was parsed; refusing to go on",
+            e.mode
+        ),
+        None => first_sealer(mode)?.map(|s| s.ensure_sealed()),
+    };
+    match (mode, first) {
+        (SealMode::None, _) => {
             tracing::warn!("seal: using none: sealing disabled (--seal none), the runtime binary is exposed to the container");
             Ok(Protection::default())
         }
-        SealMode::Dmz => {
+        (SealMode::Dmz, _) => {
             if let Some(why) = dmz_unsafe_reason(&spec()?) {
                 bail!("--seal dmz refused: {why}; use --seal auto, overlayfs or memfd for this container");
             }
             dmz()
         }
-        SealMode::Auto => auto(spec),
-        _ => unreachable!("modes with a sealer returned above"),
+        (SealMode::Auto, Some(zero_copy)) => auto(zero_copy, spec),
+        (_, Some(outcome)) => {
+            let p = outcome.with_context(|| format!("--seal {mode}"))?;
+            log_using(p.name(), p.bytes_copied());
+            Ok(Protection::default())
+        }
+        (_, None) => unreachable!("first_sealer has a sealer for every other mode"),
     }
 }
 
@@ -137,10 +170,12 @@ fn auto_zero_copy() -> Result<Sealer> {
 
 /// already sealed → overlayfs (direct, then in a user namespace) → dmz when
 /// safe → memfd → temp files → refuse.
-fn auto(spec: impl FnOnce() -> Result<Spec>) -> Result<Protection> {
-    let zero_copy = auto_zero_copy()?;
+fn auto(
+    zero_copy: std::result::Result<exeseal::Protection, exeseal::Error>,
+    spec: impl FnOnce() -> Result<Spec>,
+) -> Result<Protection> {
     // Each skipped mode's reason, for the final error if nothing works.
-    let mut reasons: Vec<(Strategy, exeseal::Failure)> = match zero_copy.ensure_sealed() {
+    let mut reasons: Vec<(Strategy, exeseal::Failure)> = match zero_copy {
         Ok(p) => {
             log_using(p.name(), p.bytes_copied());
             return Ok(Protection::default());
@@ -328,7 +363,7 @@ fn probe_report(mode: SealMode) -> Result<ProbeReport> {
             }
         }
         other => {
-            let sealer = sealer_for(other)?.expect("re-exec modes have a sealer");
+            let sealer = first_sealer(other)?.expect("re-exec modes have a sealer");
             absorb(&mut report, sealer.probe()?);
         }
     }
