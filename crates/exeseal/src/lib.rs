@@ -40,7 +40,7 @@ mod userns;
 
 pub use copy::{candidate_dirs, Source, REQUIRED_SEALS};
 pub use detect::{is_sealed, Protection};
-pub use overlay::{escape_lowerdir, LayerMode};
+pub use overlay::{escape_lowerdir, LayerMode, SHARED_EMPTY_DIR};
 pub use sys::SysError;
 
 /// Environment variable carrying our re-exec token (see [`detect`]).
@@ -516,7 +516,7 @@ impl SelfExe {
 /// (sealmount attaches it over `dir` with move_mount).
 pub fn overlay_dir(dir: &Path) -> Result<(OwnedFd, LayerMode), Failure> {
     let dir_fd = sys::open(dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
-    overlay::mount_lower_only(dir_fd.as_fd(), dir, &LayerMode::ALL)
+    overlay::mount_lower_only(dir_fd.as_fd(), dir, &LayerMode::PRIVATE_DUMMY)
 }
 
 /// A short random-ish suffix for temp names (collisions are retried anyway).

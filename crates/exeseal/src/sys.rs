@@ -102,6 +102,27 @@ pub fn openat(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlags, mode: Mode) -> R
     })
 }
 
+/// mkdirat that treats an existing entry as success (whatever it is: the
+/// caller opens and checks it next).
+pub fn mkdirat_or_exists(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> Result<()> {
+    match rfs::mkdirat(dir, name, Mode::from_raw_mode(mode)) {
+        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Err(e) => Err(SysError::new("mkdirat", format!("{}/{}", fd_name(dir), name.to_string_lossy()), e)),
+    }
+}
+
+/// Whether the directory open at `fd` holds nothing but "." and "..".
+pub fn dir_is_empty(fd: BorrowedFd<'_>, what: &str) -> Result<bool> {
+    let mut dir = rfs::Dir::read_from(fd).map_err(|e| SysError::new("opendir", what, e))?;
+    while let Some(entry) = dir.read() {
+        let entry = entry.map_err(|e| SysError::new("getdents64", what, e))?;
+        if !matches!(entry.file_name().to_bytes(), b"." | b"..") {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Reopen an fd through its `/proc/self/fd` magic link (to get a new open file
 /// description with other flags: O_PATH to drop write access, O_RDONLY to read).
 pub fn reopen(fd: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd> {

@@ -195,7 +195,7 @@ fn attack_succeeds_without_protection() {
 fn overlay_handles_special_characters_in_every_layer_form() {
     require_root!();
     let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    for form in ["fd", "path", "string"] {
+    for form in ["fd-shared", "fd", "path", "string"] {
         let fx = Fixture::with_prefix("exeseal a:b\\c ");
         let out = fx.run(&["ensure", "--only", "overlayfs"], &[(exeseal::LAYERS_ENV, form)]);
         assert!(out.status.success(), "{form}: {}", String::from_utf8_lossy(&out.stderr));
@@ -210,6 +210,62 @@ fn overlay_handles_special_characters_in_every_layer_form() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(".exeseal-layer-"))
         .collect();
     assert!(leftovers.is_empty(), "dummy layer dirs left behind: {leftovers:?}");
+}
+
+/// The layer form `ensure --only overlayfs` used, from the debug log.
+fn accepted_layers(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("overlayfs: layers accepted"))?;
+    ["\"fd-shared\"", "\"fd\"", "\"path\"", "\"string\""].iter().find(|f| line.contains(*f)).map(|f| f.trim_matches('"').to_owned())
+}
+
+#[test]
+fn shared_dummy_layer_only_when_empty_and_root_only() {
+    require_root!();
+    // A private mount namespace with a fresh tmpfs on /run, so the host's
+    // /run/exeseal is never touched; each step prints a marker, the probe's
+    // exit status and its debug log.
+    let fx = Fixture::new();
+    let step = |name: &str, layers: &str| {
+        format!(
+            "echo '@@ {name}'; EXESEAL_LOG=debug EXESEAL_OVERLAY_LAYERS={layers} {bin} ensure --only overlayfs 2>&1; echo \"@@ rc $?\"; ",
+            bin = fx.bin.display()
+        )
+    };
+    let script = format!(
+        "mount -t tmpfs tmpfs /run || exit 99; {created} stat -c '@@ mode %u %a' /run/exeseal/empty; \
+         touch /run/exeseal/empty/x; {nonempty_default}{nonempty_only} \
+         rm /run/exeseal/empty/x; chmod 0775 /run/exeseal/empty; {writable_only} \
+         chmod 0555 /run/exeseal/empty; chown 1:1 /run/exeseal; {parent_only} \
+         chown 0:0 /run/exeseal; {restored}",
+        created = step("created", "fd-shared,fd"),
+        nonempty_default = step("nonempty-default", "fd-shared,fd"),
+        nonempty_only = step("nonempty-only", "fd-shared"),
+        writable_only = step("writable-only", "fd-shared"),
+        parent_only = step("parent-only", "fd-shared"),
+        restored = step("restored", "fd-shared"),
+    );
+    let out = retry_busy(|| Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output()).unwrap();
+    assert_ne!(out.status.code(), Some(99), "mount failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let section = |name: &str| -> (String, Option<i32>) {
+        let body = text.split(&format!("@@ {name}\n")).nth(1).unwrap_or_else(|| panic!("no step {name}:\n{text}"));
+        let (log, rest) = body.split_once("@@ rc ").unwrap();
+        (log.to_owned(), rest.lines().next().and_then(|c| c.trim().parse().ok()))
+    };
+    let (log, rc) = section("created");
+    assert_eq!((rc, accepted_layers(&log).as_deref()), (Some(0), Some("fd-shared")), "{log}");
+    assert!(text.contains("@@ mode 0 555"), "created root-owned, mode 0555:\n{text}");
+    let (log, rc) = section("nonempty-default");
+    assert_eq!((rc, accepted_layers(&log).as_deref()), (Some(0), Some("fd")), "non-empty: anonymous tmpfs instead\n{log}");
+    assert!(log.contains("/run/exeseal/empty") && log.contains("not empty"), "says why: {log}");
+    for (name, why) in [("nonempty-only", "not empty"), ("writable-only", "mode 775"), ("parent-only", "uid 1")] {
+        let (log, rc) = section(name);
+        assert_eq!(rc, Some(1), "{name} must be refused:\n{log}");
+        assert!(log.contains(why), "{name}: reason should mention {why:?}:\n{log}");
+    }
+    let (log, rc) = section("restored");
+    assert_eq!((rc, accepted_layers(&log).as_deref()), (Some(0), Some("fd-shared")), "{log}");
+    fx.assert_unchanged();
 }
 
 #[test]
