@@ -28,6 +28,8 @@ def main():
     rounds, out, specs = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
     cmds = [(name, cmd.split()) for name, cmd in (s.split("=", 1) for s in specs)]
     times = {name: [] for name, _ in cmds}
+    # Per round, for paired ratios: round -> ms (failed runs left out).
+    by_round = {name: {} for name, _ in cmds}
     failed = {name: 0 for name, _ in cmds}
     devnull = os.open(os.devnull, os.O_WRONLY)
     saved = os.dup(1), os.dup(2)
@@ -43,22 +45,31 @@ def main():
                     failed[name] += 1
                 elif r >= 5:
                     times[name].append(t)
+                    by_round[name][r] = t
     finally:
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
-    base = statistics.median(times[cmds[0][0]])
+    base_name = cmds[0][0]
+    base = statistics.median(times[base_name])
     rows = []
-    print(f"| runtime | median ms | mean ± σ ms | min ms | ratio of medians to `{cmds[0][0]}` | failed runs |")
-    print("|---|---|---|---|---|---|")
+    print(f"| runtime | median ms | mean ± σ ms | min ms | ratio of medians to `{base_name}` "
+          f"| paired ratio: median [p25, p75] | failed runs |")
+    print("|---|---|---|---|---|---|---|")
     for name, _ in cmds:
         t = times[name]
         if len(t) < 2:
-            print(f"| {name} | — | — | — | — | {failed[name]} |")
+            print(f"| {name} | — | — | — | — | — | {failed[name]} |")
             continue
         med = statistics.median(t)
+        # The same round's run of the baseline ran under the same load: the
+        # per-round ratio cancels drift that spreads both distributions.
+        paired = sorted(v / by_round[base_name][r] for r, v in by_round[name].items() if r in by_round[base_name])
+        q = statistics.quantiles(paired, n=4) if len(paired) >= 2 else [float("nan")] * 3
         rows.append({"command": name, "failed": failed[name], "median_ms": med, "mean_ms": statistics.mean(t),
-                     "stddev_ms": statistics.stdev(t), "min_ms": min(t), "ratio": med / base, "times_ms": t})
-        print(f"| {name} | {med:.2f} | {statistics.mean(t):.2f} ± {statistics.stdev(t):.2f} | {min(t):.2f} | {med / base:.2f}x | {failed[name]} |")
+                     "stddev_ms": statistics.stdev(t), "min_ms": min(t), "ratio": med / base,
+                     "paired_ratio_median": q[1], "paired_ratio_p25": q[0], "paired_ratio_p75": q[2], "times_ms": t})
+        print(f"| {name} | {med:.2f} | {statistics.mean(t):.2f} ± {statistics.stdev(t):.2f} | {min(t):.2f} "
+              f"| {med / base:.2f}x | {q[1]:.3f}x [{q[0]:.2f}, {q[2]:.2f}] | {failed[name]} |")
     with open(out, "w") as f:
         json.dump({"rounds": rounds, "results": rows}, f)
 

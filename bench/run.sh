@@ -90,7 +90,7 @@ hyperfine -N -i --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/h.json" "
 # shared VM this is the table to read.
 specs=()
 for ((i = 0; i < ${#cmds[@]}; i += 3)); do specs+=("${cmds[i+1]}=${cmds[i+2]}"); done
-python3 bench/interleave.py "${ROUNDS:-100}" "$work/interleaved.json" "${specs[@]}" >"$work/interleaved.md"
+python3 bench/interleave.py "${ROUNDS:-200}" "$work/interleaved.json" "${specs[@]}" >"$work/interleaved.md"
 
 # Memory: bytes each mode copies per invocation (seal-probe) and the peak RSS
 # of one `run` (max RSS over the runtime's processes).
@@ -118,9 +118,12 @@ dmz_size=$(stat -c %s "$BIN_DIR"/dmz)
   echo
   echo "sealrun binary: $(stat -c %s "$sr") bytes · dmz shim: $dmz_size bytes"
   echo
-  echo "## Interleaved (${ROUNDS:-100} rounds, each command once per round in random order) — read this one"
+  echo "## Interleaved (${ROUNDS:-200} rounds, each command once per round in random order) — read this one"
   echo
   cat "$work/interleaved.md"
+  echo
+  echo "Paired ratio: each round's time divided by the same round's \`--seal none\` time, so load"
+  echo "that drifts between rounds cancels; median and quartiles over all rounds."
   echo
   echo "## hyperfine (all runs of one command, then the next)"
   echo
