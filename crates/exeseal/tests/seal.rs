@@ -225,24 +225,28 @@ fn shared_dummy_layer_only_when_empty_and_root_only() {
     // /run/exeseal is never touched; each step prints a marker, the probe's
     // exit status and its debug log.
     let fx = Fixture::new();
-    let step = |name: &str, layers: &str| {
+    let step_with = |name: &str, layers: &str, bin: &str| {
         format!(
-            "echo '@@ {name}'; EXESEAL_LOG=debug EXESEAL_OVERLAY_LAYERS={layers} {bin} ensure --only overlayfs 2>&1; echo \"@@ rc $?\"; ",
-            bin = fx.bin.display()
+            "echo '@@ {name}'; EXESEAL_LOG=debug EXESEAL_OVERLAY_LAYERS={layers} {bin} ensure --only overlayfs 2>&1; echo \"@@ rc $?\"; "
         )
     };
+    let step = |name: &str, layers: &str| step_with(name, layers, fx.bin.to_str().unwrap());
     let script = format!(
         "mount -t tmpfs tmpfs /run || exit 99; {created} stat -c '@@ mode %u %a' /run/exeseal/empty; \
          touch /run/exeseal/empty/x; {nonempty_default}{nonempty_only} \
          rm /run/exeseal/empty/x; chmod 0775 /run/exeseal/empty; {writable_only} \
          chmod 0555 /run/exeseal/empty; chown 1:1 /run/exeseal; {parent_only} \
-         chown 0:0 /run/exeseal; {restored}",
+         chown 0:0 /run/exeseal; {restored} \
+         cp {bin} /run/probe; {overlapping}",
+        bin = fx.bin.display(),
         created = step("created", "fd-shared,fd"),
         nonempty_default = step("nonempty-default", "fd-shared,fd"),
         nonempty_only = step("nonempty-only", "fd-shared"),
         writable_only = step("writable-only", "fd-shared"),
         parent_only = step("parent-only", "fd-shared"),
         restored = step("restored", "fd-shared"),
+        // A binary in /run: its directory contains the shared one (ELOOP).
+        overlapping = step_with("overlapping", "fd-shared,fd", "/run/probe"),
     );
     let out = retry_busy(|| Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output()).unwrap();
     assert_ne!(out.status.code(), Some(99), "mount failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -265,6 +269,9 @@ fn shared_dummy_layer_only_when_empty_and_root_only() {
     }
     let (log, rc) = section("restored");
     assert_eq!((rc, accepted_layers(&log).as_deref()), (Some(0), Some("fd-shared")), "{log}");
+    let (log, rc) = section("overlapping");
+    assert_eq!((rc, accepted_layers(&log).as_deref()), (Some(0), Some("fd")), "overlap: anonymous tmpfs instead\n{log}");
+    assert!(log.contains("ELOOP") || log.contains("Too many levels"), "says why: {log}");
     fx.assert_unchanged();
 }
 
