@@ -139,4 +139,16 @@ dmz_size=$(stat -c %s "$BIN_DIR"/dmz)
   echo "ratios from one run, medians first. hyperfine runs the commands one after another, so"
   echo "load drifting during the run shows up as spread between neighbouring rows."
 } >bench/RESULTS.md
+# The README shows the latest interleaved table between its bench markers.
+python3 - bench/RESULTS.md README.md <<'PY'
+import re, sys
+results, readme = (open(p).read() for p in sys.argv[1:3])
+latest = re.search(r"^Latest run:.*$", results, re.M).group(0)
+table = re.search(r"^\| runtime \|.*?(?=\n\n)", results, re.M | re.S).group(0)
+block = f"<!-- bench:begin -->\n{latest}\n\n{table}\n<!-- bench:end -->"
+new, n = re.subn(r"<!-- bench:begin -->.*?<!-- bench:end -->", lambda _: block, readme, flags=re.S)
+if n != 1:
+    sys.exit("bench: README.md has no bench:begin/bench:end block")
+open(sys.argv[2], "w").write(new)
+PY
 cat bench/RESULTS.md
