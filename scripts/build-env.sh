@@ -23,4 +23,9 @@ if ld --help 2>/dev/null | grep -q pack-relative-relocs &&
   rustflags="$rustflags -C link-arg=-Wl,-z,pack-relative-relocs"
 fi
 export "CARGO_TARGET_$(printf %s "$host" | tr 'a-z.-' 'A-Z__')_RUSTFLAGS=$rustflags"
+# libseccomp (sealrun's seccomp support) from libseccomp.a: a static binary
+# cannot take the shared library.
+export LIBSECCOMP_LINK_TYPE=static
+LIBSECCOMP_LIB_PATH=$(pkg-config --variable=libdir libseccomp 2>/dev/null) || true
+[ -z "$LIBSECCOMP_LIB_PATH" ] || export LIBSECCOMP_LIB_PATH
 BIN_DIR="target/$host/release"

@@ -16,6 +16,10 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 # busybox-static, specifically: the demo rootfs needs a static busybox.
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+# sealrun applies OCI seccomp profiles through libcontainer's libseccomp
+# binding, linked statically (libseccomp.a, pkg-config file).
+dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
+have pkg-config || need+=(pkg-config)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}" >&2

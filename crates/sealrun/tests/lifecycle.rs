@@ -287,6 +287,39 @@ fn preserve_fds_passes_descriptors_to_the_container() {
     env.assert_nothing_left(&id);
 }
 
+/// The bundle's seccomp profile filters the workload, in a re-exec mode and
+/// in dmz mode (whose final exec is an execveat of the shim after the filter
+/// is in place); without the profile the same command succeeds.
+#[test]
+fn seccomp_profile_is_enforced() {
+    let Some(env) = common::env("seccomp") else {
+        return;
+    };
+    let script = "mkdir /dev/shm/probe 2>&1; echo rc=$?";
+    let plain = env.bundle("plain", &["sh", "-c", script]);
+    let id = env.id("plain");
+    let run = env.sealrun(&["run", "--bundle", plain.to_str().unwrap(), &id]);
+    assert_eq!((run.code(), run.stdout.trim()), (0, "rc=0"), "control without a profile: {run:#?}");
+
+    let filtered = env.bundle("filtered", &["sh", "-c", script]);
+    env.edit_config(&filtered, |c| {
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+    });
+    for mode in ["overlayfs", "dmz"] {
+        let id = env.id(&format!("filtered-{mode}"));
+        let run = env.sealrun(&["--seal", mode, "run", "--bundle", filtered.to_str().unwrap(), &id]);
+        assert_eq!(run.code(), 0, "{mode}: {run:#?}");
+        assert!(
+            run.stdout.contains("Operation not permitted") && run.stdout.contains("rc=1"),
+            "{mode}: mkdir must fail with EPERM under the profile: {run:#?}"
+        );
+        env.assert_nothing_left(&id);
+    }
+}
+
 #[test]
 fn features_and_spec() {
     let Some(env) = common::env("features") else {
@@ -297,6 +330,7 @@ fn features_and_spec() {
     let features: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(features["linux"]["cgroup"]["v1"], true, "{features}");
     assert_eq!(features["linux"]["cgroup"]["v2"], true, "{features}");
+    assert_eq!(features["linux"]["seccomp"]["enabled"], true, "{features}");
 
     // spec refuses to overwrite an existing config.json.
     let bundle = env.bundle("bundle", &["true"]);

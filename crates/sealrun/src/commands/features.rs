@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use libcontainer::oci_spec::runtime::{
     ApparmorBuilder, CgroupBuilder, FeaturesBuilder, IDMapBuilder, IntelRdtBuilder,
-    LinuxFeatureBuilder, LinuxNamespaceType, MountExtensionsBuilder, SeccompBuilder,
+    LinuxFeatureBuilder, LinuxNamespaceType, LinuxSeccompAction, MountExtensionsBuilder, SeccompBuilder,
     SelinuxBuilder, VERSION,
 };
 use libcontainer::syscall::linux::MountOption;
@@ -43,10 +43,34 @@ pub fn features() -> Result<()> {
                 .build()
                 .context("failed to build cgroup features")?,
         )
-        // Built without libseccomp (see the workspace Cargo.toml).
+        // libcontainer's libseccomp binding, linked statically.
         .seccomp(
             SeccompBuilder::default()
-                .enabled(false)
+                .enabled(true)
+                .actions(vec![
+                    LinuxSeccompAction::ScmpActKill,
+                    LinuxSeccompAction::ScmpActKillThread,
+                    LinuxSeccompAction::ScmpActKillProcess,
+                    LinuxSeccompAction::ScmpActTrap,
+                    LinuxSeccompAction::ScmpActErrno,
+                    LinuxSeccompAction::ScmpActNotify,
+                    LinuxSeccompAction::ScmpActTrace,
+                    LinuxSeccompAction::ScmpActLog,
+                    LinuxSeccompAction::ScmpActAllow,
+                ])
+                .operators(
+                    [
+                        "SCMP_CMP_NE",
+                        "SCMP_CMP_LT",
+                        "SCMP_CMP_LE",
+                        "SCMP_CMP_EQ",
+                        "SCMP_CMP_GE",
+                        "SCMP_CMP_GT",
+                        "SCMP_CMP_MASKED_EQ",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                )
                 .build()
                 .context("failed to build seccomp features")?,
         )
