@@ -1,28 +1,25 @@
-//! Builds the dmz exec shim from crates/dmz into `$OUT_DIR/dmz`, which
+//! Builds the dmz exec shim from `dmz/` (its source lives in this crate, so
+//! exeseal packages and builds on its own; crates/dmz only builds the same
+//! source as a standalone binary for its tests) into `$OUT_DIR/dmz`, which
 //! src/dmz_bytes.rs embeds.
 //!
 //! rustc is invoked directly instead of through a nested cargo: a nested cargo
 //! would contend for the target-dir lock, and the shim must get its
 //! size-critical flags (panic=abort, opt-level=z, static, ...) whatever
 //! profile exeseal itself is built in. The flags live in
-//! crates/dmz/build_flags.rs, shared with dmz's own build script.
+//! dmz/build_flags.rs, shared with crates/dmz's build script.
 
 use std::env;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Command;
 
-include!("../dmz/build_flags.rs");
+include!("dmz/build_flags.rs");
 
 fn main() {
     let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let dmz_dir = manifest_dir
-        .join("../dmz")
-        .canonicalize()
-        .unwrap_or_else(|e| {
-            panic!("exeseal embeds the dmz shim from crates/dmz, which is not next to exeseal: {e}")
-        });
+    let dmz_dir = manifest_dir.join("dmz");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("dmz");
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let target = env::var("TARGET").expect("cargo sets TARGET");
@@ -43,7 +40,7 @@ fn main() {
     for arg in dmz_link_args(&dmz_dir) {
         cmd.arg(format!("-Clink-arg={arg}"));
     }
-    cmd.arg("-o").arg(&out).arg(dmz_dir.join("src/main.rs"));
+    cmd.arg("-o").arg(&out).arg(dmz_dir.join("main.rs"));
 
     let output = cmd.output().unwrap_or_else(|e| {
         panic!("building the dmz shim: could not run {rustc:?}: {e}\ncommand: {cmd:?}")

@@ -8,7 +8,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 
 use crate::{copy, Failure, Source, SysError};
 
-/// The embedded shim (built from crates/dmz by this crate's build script).
+/// The embedded shim (built from dmz/ by this crate's build script).
 pub fn elf() -> &'static [u8] {
     crate::dmz_bytes::DMZ_ELF
 }

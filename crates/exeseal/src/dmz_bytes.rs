@@ -1,8 +1,8 @@
 //! The embedded dmz shim.
 
-/// The dmz exec shim (crates/dmz) as a static ELF executable for the target
+/// The dmz exec shim (dmz/main.rs) as a static ELF executable for the target
 /// being built, around 1 KiB. build.rs compiles it into `$OUT_DIR/dmz` with
-/// the size-critical flags from crates/dmz/build_flags.rs, independent of the
+/// the size-critical flags from dmz/build_flags.rs, independent of the
 /// profile exeseal is built in, and fails the build if that goes wrong, so
 /// this is never empty.
 ///

@@ -29,7 +29,7 @@ const DMZ_RUSTC_FLAGS: &[&str] = &[
     "-Cstrip=symbols",
 ];
 
-/// Arguments for the linker driver (`cc`), given the crates/dmz directory
+/// Arguments for the linker driver (`cc`), given the shim's source directory
 /// (where the linker script lives).
 fn dmz_link_args(dmz_dir: &std::path::Path) -> Vec<String> {
     let script = dmz_dir.join("dmz.ld");
@@ -62,7 +62,7 @@ fn dmz_link_args(dmz_dir: &std::path::Path) -> Vec<String> {
     args
 }
 
-/// Paths (relative to crates/dmz) whose change must rebuild the shim; cargo
+/// Paths (relative to the shim's source directory) whose change must rebuild the shim; cargo
 /// watches everything under a directory.
 #[allow(dead_code)]
-const DMZ_INPUTS: &[&str] = &["build_flags.rs", "dmz.ld", "src"];
+const DMZ_INPUTS: &[&str] = &["build_flags.rs", "dmz.ld", "main.rs", "sys.rs"];

@@ -17,7 +17,7 @@ use core::marker::PhantomData;
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 )))]
-compile_error!("dmz supports only Linux on x86_64 and aarch64; port _start and the syscalls in crates/dmz/src/sys.rs");
+compile_error!("dmz supports only Linux on x86_64 and aarch64; port _start and the syscalls in crates/exeseal/dmz/sys.rs");
 
 #[cfg(target_arch = "x86_64")]
 mod nr {
