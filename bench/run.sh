@@ -23,7 +23,10 @@ if [ "${_BENCH_IN_NS:-}" != 1 ]; then
     command -v crun >/dev/null || apt-get install -y -qq crun >/dev/null
     if [ ! -x bench/cache/bin/youki ]; then
       echo "bench: building youki 0.7.0 into bench/cache (one-off, several minutes)" >&2
-      cargo install --quiet --locked --root bench/cache youki --version 0.7.0 \
+      # youki as its project builds it: not with our static-PIE settings.
+      env -u CARGO_BUILD_TARGET -u "CARGO_TARGET_$(printf %s "$host" | tr 'a-z.-' 'A-Z__')_RUSTFLAGS" \
+        -u LIBSECCOMP_LINK_TYPE -u LIBSECCOMP_LIB_PATH \
+        cargo install --quiet --locked --root bench/cache youki --version 0.7.0 \
         --no-default-features --features v1,v2,systemd >&2 || echo "bench: youki did not build; skipped" >&2
     fi
   fi

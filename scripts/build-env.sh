@@ -18,9 +18,20 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 export CARGO_BUILD_TARGET="$host"
 rustflags="-C target-feature=+crt-static"
 glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
-if ld --help 2>/dev/null | grep -q pack-relative-relocs &&
-  [ -n "$glibc" ] && [ "$(printf '%s\n2.36\n' "$glibc" | sort -V | head -n1)" = 2.36 ]; then
-  rustflags="$rustflags -C link-arg=-Wl,-z,pack-relative-relocs"
+# The linker rustc drives (through cc). Captured, not piped into `grep -q`:
+# under pipefail an early grep exit would SIGPIPE the linker at random.
+ld_help=$(cc -Wl,--help 2>/dev/null || true)
+case $ld_help in
+*pack-relative-relocs*)
+  if [ -n "$glibc" ] && [ "$(printf '%s\n2.36\n' "$glibc" | sort -V | head -n1)" = 2.36 ]; then
+    rustflags="$rustflags -C link-arg=-Wl,-z,pack-relative-relocs"
+  fi
+  ;;
+esac
+# cargo ignores per-target flags when RUSTFLAGS is set: say so rather than
+# silently build a dynamic binary.
+if [ -n "${RUSTFLAGS:-}${CARGO_ENCODED_RUSTFLAGS:-}" ]; then
+  echo "build-env: RUSTFLAGS/CARGO_ENCODED_RUSTFLAGS is set, so cargo ignores '$rustflags' (not a static build)" >&2
 fi
 export "CARGO_TARGET_$(printf %s "$host" | tr 'a-z.-' 'A-Z__')_RUSTFLAGS=$rustflags"
 # libseccomp (sealrun's seccomp support) from libseccomp.a: a static binary

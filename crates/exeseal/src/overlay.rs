@@ -16,7 +16,8 @@
 //! memfd copy). We hand the layers over in the most race-free form the kernel
 //! accepts:
 //!
-//! 1. `lowerdir+` by fd (Linux 6.13+), the dummy layer the shared empty
+//! 1. `lowerdir+` by fd (Linux 6.15+: 6.13-6.14 refuse our O_PATH directory
+//!    fd with EBADF and fall through to form 3), the dummy layer the shared empty
 //!    directory [`SHARED_EMPTY_DIR`]: root-owned, mode 0555, checked empty on
 //!    every use, opened without following symlinks. Making and dropping an
 //!    anonymous tmpfs per call costs ~0.3 ms here, almost all of it the
@@ -47,7 +48,7 @@ use crate::Failure;
 /// How the layers are handed to overlayfs, newest (most race-free) first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerMode {
-    /// `lowerdir+` by fd, dummy layer [`SHARED_EMPTY_DIR`] (Linux 6.13+).
+    /// `lowerdir+` by fd, dummy layer [`SHARED_EMPTY_DIR`] (Linux 6.15+).
     FdShared,
     /// `lowerdir+` by fd, dummy layer an anonymous tmpfs (Linux 6.15+).
     FdAppend,

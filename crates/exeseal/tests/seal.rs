@@ -232,7 +232,7 @@ fn shared_dummy_layer_only_when_empty_and_root_only() {
     };
     let step = |name: &str, layers: &str| step_with(name, layers, fx.bin.to_str().unwrap());
     let script = format!(
-        "mount -t tmpfs tmpfs /run || exit 99; {created} stat -c '@@ mode %u %a' /run/exeseal/empty; \
+        "umask 022; mount -t tmpfs tmpfs /run || exit 99; {created} stat -c '@@ mode %u %a' /run/exeseal/empty; \
          touch /run/exeseal/empty/x; {nonempty_default}{nonempty_only} \
          rm /run/exeseal/empty/x; chmod 0775 /run/exeseal/empty; {writable_only} \
          chmod 0555 /run/exeseal/empty; chown 1:1 /run/exeseal; {parent_only} \

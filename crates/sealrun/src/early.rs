@@ -6,9 +6,16 @@
 //! [`seal_mode`] reads argv and `SEALRUN_SEAL` for the one case it can
 //! decide for sure: global options only, then `create`, `run` or `exec`,
 //! with `--seal` (if any) before the subcommand. Anything else (an unknown
-//! option, `--seal` after the subcommand, an invalid mode, help) returns
-//! `None` and sealing happens after clap, as before: this path may only
-//! start sealing earlier, never decide differently. `main` checks that the
+//! option, `--seal` after the subcommand, an invalid mode, `-h`/`--help`/
+//! `-V`/`--version` as words of their own) returns `None` and sealing
+//! happens after clap, as before: this path may only start sealing earlier,
+//! never decide differently. (A line clap then rejects, or combined short
+//! flags like `-dh`, costs a wasted seal; nothing is left behind.)
+//!
+//! The price: the first image's own debug lines (which layer forms it
+//! skipped and why, "re-executing from sealed handle") go nowhere, since
+//! logging is not set up yet. The sealed image logs the outcome (`seal:
+//! using ...`), and every failure still reaches the user with its reasons. `main` checks that the
 //! mode clap parses is the mode sealed for here (`seal::protect`), and
 //! `tests::agrees_with_clap` holds the two parsers together.
 

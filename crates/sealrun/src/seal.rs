@@ -17,7 +17,7 @@ use std::os::fd::OwnedFd;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use exeseal::{Probe, Sealer, Strategy};
-use libcontainer::oci_spec::runtime::{Capability, LinuxNamespaceType, Spec};
+use libcontainer::oci_spec::runtime::{Capability, LinuxNamespaceType, LinuxSeccompAction, Spec};
 
 /// How the runtime binary is sealed (`--seal`, env `SEALRUN_SEAL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -237,6 +237,9 @@ pub fn dmz_unsafe_reason(spec: &Spec) -> Option<String> {
     if std::fs::read_to_string("/proc/sys/fs/suid_dumpable").is_ok_and(|v| v.trim() == "1") {
         return Some("fs.suid_dumpable is 1, so container processes become dumpable when they change credentials".into());
     }
+    if let Some(why) = seccomp_blocks_shim(spec) {
+        return Some(why);
+    }
     let userns = spec
         .linux()
         .as_ref()
@@ -267,6 +270,36 @@ pub fn dmz_unsafe_reason(spec: &Spec) -> Option<String> {
         .map(|(name, _)| {
             format!("the container can gain CAP_SYS_PTRACE ({name} set) and has no user namespace")
         })
+}
+
+/// With dmz the workload's seccomp filter is already in place for two execs:
+/// ours of the sealed shim (execveat) and the shim's of the program
+/// (execve). Unless the profile lets both through unconditionally, dmz
+/// would break a container that the other modes run fine.
+fn seccomp_blocks_shim(spec: &Spec) -> Option<String> {
+    let seccomp = spec.linux().as_ref()?.seccomp().as_ref()?;
+    let allows = |a: LinuxSeccompAction| matches!(a, LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog);
+    let rules = seccomp.syscalls().as_deref().unwrap_or_default();
+    let blocked: Vec<&str> = ["execveat", "execve"]
+        .into_iter()
+        .filter(|call| {
+            let naming: Vec<_> = rules.iter().filter(|r| r.names().iter().any(|n| n == call)).collect();
+            let allowed = if naming.is_empty() {
+                allows(seccomp.default_action())
+            } else {
+                // Conditional rules (with args) may not match: not enough.
+                naming.iter().all(|r| allows(r.action()))
+                    && naming.iter().any(|r| r.args().as_ref().is_none_or(|a| a.is_empty()))
+            };
+            !allowed
+        })
+        .collect();
+    (!blocked.is_empty()).then(|| {
+        format!(
+            "the container's seccomp profile does not allow {} unconditionally, which the dmz shim's exec needs",
+            blocked.join(" and ")
+        )
+    })
 }
 
 /// `sealrun seal-probe`: what `mode` would do on this host, without doing it.
@@ -425,6 +458,35 @@ mod tests {
             dmz_unsafe_reason(&spec_with(&[Capability::SysPtrace], true)),
             None
         );
+    }
+
+    #[test]
+    fn dmz_needs_a_seccomp_profile_that_lets_its_execs_through() {
+        let with_seccomp = |profile: serde_json::Value| {
+            let mut spec = spec_with(&[Capability::Chown], false);
+            let mut linux = spec.linux().clone().unwrap_or_default();
+            linux.set_seccomp(Some(serde_json::from_value(profile).unwrap()));
+            spec.set_linux(Some(linux));
+            dmz_unsafe_reason(&spec)
+        };
+        let rule = |names: &[&str], action: &str| serde_json::json!({"names": names, "action": action});
+        let allow_all = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"});
+        assert_eq!(with_seccomp(allow_all), None);
+        let allowlist = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [rule(&["read", "execve", "execveat"], "SCMP_ACT_ALLOW")]});
+        assert_eq!(with_seccomp(allowlist), None);
+
+        let no_execveat = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [rule(&["read", "execve"], "SCMP_ACT_ALLOW")]});
+        let why = with_seccomp(no_execveat).unwrap();
+        assert!(why.contains("execveat") && !why.contains("and execve"), "{why}");
+        let denied = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [rule(&["execveat", "execve"], "SCMP_ACT_KILL")]});
+        assert!(with_seccomp(denied).unwrap().contains("execveat and execve"));
+        let conditional = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_ALLOW",
+                          "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]}]});
+        assert!(with_seccomp(conditional).is_some());
     }
 
     #[test]

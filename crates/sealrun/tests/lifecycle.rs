@@ -309,6 +309,10 @@ fn seccomp_profile_is_enforced() {
         });
     });
     for mode in ["overlayfs", "dmz"] {
+        if mode == "dmz" && std::fs::read_to_string("/proc/sys/fs/suid_dumpable").is_ok_and(|v| v.trim() == "1") {
+            eprintln!("SKIP seccomp under --seal dmz: fs.suid_dumpable=1 here, where dmz is refused");
+            continue;
+        }
         let id = env.id(&format!("filtered-{mode}"));
         let run = env.sealrun(&["--seal", mode, "run", "--bundle", filtered.to_str().unwrap(), &id]);
         assert_eq!(run.code(), 0, "{mode}: {run:#?}");
