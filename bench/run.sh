@@ -82,9 +82,10 @@ if [ $peers = 1 ]; then
   command -v runc >/dev/null && add "runc $(runc --version | head -1 | awk '{print $3}')" "runc --root $work/state/runc run -b $work/bundle ctr"
   command -v crun >/dev/null && add "crun $(crun --version | head -1 | awk '{print $3}')" "crun --root $work/state/crun run -b $work/bundle ctr"
   # youki 0.7.0 hung once in a few hundred runs here (waiting on its init);
-  # the timeout wrapper (one more fork+exec, ~1 ms) keeps one hang from
-  # stalling the whole run, and -i below lets a killed run count as an outlier.
-  [ -x bench/cache/bin/youki ] && add "youki 0.7.0 (under timeout)" "timeout -k 1 10 bench/cache/bin/youki --root $work/state/youki run -b $work/bundle ctr"
+  # bench/timeout-run.sh (a dash script plus timeout: two more execs, ~1.5 ms)
+  # keeps one hang from stalling the whole run and clears the container a
+  # killed run leaves; -i below lets a killed run count as an outlier.
+  [ -x bench/cache/bin/youki ] && add "youki 0.7.0 (under timeout)" "bench/timeout-run.sh bench/cache/bin/youki --root $work/state/youki run -b $work/bundle ctr"
 fi
 
 hyperfine -N -i --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/h.json" "${cmds[@]}" >&2
