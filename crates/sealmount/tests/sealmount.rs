@@ -78,6 +78,13 @@ impl Lab {
         std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
+    /// The file a step wrote (its stderr, a status report) says `needle`.
+    #[track_caller]
+    fn assert_contains(&self, name: &str, needle: &str) {
+        let text = self.read(name);
+        assert!(text.contains(needle), "{name} lacks {needle:?}:\n{text}");
+    }
+
     /// Put `bin` (and an untouched copy outside DIR) in place as DIR/`name`.
     fn install(&self, bin: &Path, name: &str) -> PathBuf {
         let dest = self.dir.join(name);
@@ -278,17 +285,9 @@ fn sealed_sealrun_runs_already_sealed() {
     );
 
     assert_ne!(ns.rc("write"), 0, "opened DIR/sealrun for writing");
-    assert!(
-        lab.read("write.err").contains("Read-only file system"),
-        "not EROFS: {}",
-        lab.read("write.err")
-    );
+    lab.assert_contains("write.err", "Read-only file system");
     assert_ne!(ns.rc("create"), 0, "created a file in DIR");
-    assert!(
-        lab.read("create.err").contains("Read-only file system"),
-        "{}",
-        lab.read("create.err")
-    );
+    lab.assert_contains("create.err", "Read-only file system");
     assert_ne!(ns.rc("remount"), 0, "`mount -o remount,rw DIR` succeeded");
     assert_eq!(
         lab.read("mi.1"),
@@ -300,18 +299,10 @@ fn sealed_sealrun_runs_already_sealed() {
         0,
         "writable after clearing the per-mount ro flag"
     );
-    assert!(
-        lab.read("write2.err").contains("Read-only file system"),
-        "{}",
-        lab.read("write2.err")
-    );
+    lab.assert_contains("write2.err", "Read-only file system");
 
     assert_eq!(ns.rc("status"), 0, "{}", lab.read("status.out"));
-    assert!(
-        lab.read("status.out").contains(": sealed: "),
-        "{}",
-        lab.read("status.out")
-    );
+    lab.assert_contains("status.out", ": sealed: ");
     assert_eq!(ns.rc("cmp"), 0, "binary seen through the overlay differs");
     assert_eq!(
         std::fs::read(lab.dir.join("sealrun")).unwrap(),
@@ -414,11 +405,7 @@ fn idempotent_seal_status_and_cleanup() {
 
     assert_eq!(ns.rc("seal1"), 0);
     assert_eq!(ns.rc("seal2"), 0, "{}", lab.read("seal2.err"));
-    assert!(
-        lab.read("seal2.err").contains("already sealed"),
-        "{}",
-        lab.read("seal2.err")
-    );
+    lab.assert_contains("seal2.err", "already sealed");
     assert_eq!(lab.mounts_at_dir("mi.1").len(), 1);
     assert_eq!(
         lab.mounts_at_dir("mi.2"),
@@ -426,11 +413,7 @@ fn idempotent_seal_status_and_cleanup() {
         "second sealmount stacked a mount"
     );
     assert_eq!(ns.rc("st1"), 0);
-    assert!(
-        lab.read("st1.out").contains(": sealed: "),
-        "{}",
-        lab.read("st1.out")
-    );
+    lab.assert_contains("st1.out", ": sealed: ");
 
     assert_eq!(ns.rc("cleanup1"), 0, "{}", lab.read("cleanup1.err"));
     assert!(
@@ -439,17 +422,9 @@ fn idempotent_seal_status_and_cleanup() {
         lab.mounts_at_dir("mi.3")
     );
     assert_eq!(ns.rc("cleanup2"), 0, "{}", lab.read("cleanup2.err"));
-    assert!(
-        lab.read("cleanup2.err").contains("nothing to do"),
-        "{}",
-        lab.read("cleanup2.err")
-    );
+    lab.assert_contains("cleanup2.err", "nothing to do");
     assert_eq!(ns.rc("st2"), 1);
-    assert!(
-        lab.read("st2.out").contains(": not sealed: "),
-        "{}",
-        lab.read("st2.out")
-    );
+    lab.assert_contains("st2.out", ": not sealed: ");
     assert_eq!(ns.rc("write"), 0, "file not writable again after --cleanup");
     assert_eq!(ns.rc("cmp"), 0, "contents changed");
 }
@@ -479,11 +454,7 @@ fn cleanup_never_unmounts_other_mounts() {
     eprintln!("{ns}");
     assert_eq!(ns.rc("tmpfs"), 0);
     assert_eq!(ns.rc("foreign"), 0, "{}", lab.read("foreign.err"));
-    assert!(
-        lab.read("foreign.err").contains("not a lower-only overlay"),
-        "{}",
-        lab.read("foreign.err")
-    );
+    lab.assert_contains("foreign.err", "not a lower-only overlay");
     let m1 = lab.mounts_at_dir("mi.1");
     assert_eq!(m1.len(), 1, "the tmpfs must stay: {m1:#?}");
     assert!(m1[0].contains(" - tmpfs "), "{m1:#?}");
@@ -496,11 +467,7 @@ fn cleanup_never_unmounts_other_mounts() {
         "a tmpfs on top is not sealed: {}",
         lab.read("st.out")
     );
-    assert!(
-        lab.read("st.out").contains("writable tmpfs"),
-        "{}",
-        lab.read("st.out")
-    );
+    lab.assert_contains("st.out", "writable tmpfs");
     assert_eq!(
         ns.rc("hidden"),
         1,
@@ -539,17 +506,9 @@ fn subdirectory_of_a_sealed_dir() {
     eprintln!("{ns}");
     assert_eq!(ns.rc("seal"), 0);
     assert_eq!(ns.rc("st"), 0, "{}", lab.read("st.out"));
-    assert!(
-        lab.read("st.out").contains("lies inside"),
-        "{}",
-        lab.read("st.out")
-    );
+    lab.assert_contains("st.out", "lies inside");
     assert_eq!(ns.rc("seal_sub"), 0, "{}", lab.read("seal-sub.err"));
-    assert!(
-        lab.read("seal-sub.err").contains("already sealed"),
-        "{}",
-        lab.read("seal-sub.err")
-    );
+    lab.assert_contains("seal-sub.err", "already sealed");
     assert_eq!(ns.rc("cleanup_sub"), 0, "{}", lab.read("cleanup-sub.err"));
     assert_eq!(lab.read("mi.1"), lab.read("mi.2"), "mounts changed");
 }
