@@ -235,18 +235,27 @@ pub const SHARED_EMPTY_DIR: &str = "/run/exeseal/empty";
 /// form", never an error of its own.
 fn shared_empty_dir() -> Result<OwnedFd, SysError> {
     let (parent, name) = SHARED_EMPTY_DIR.rsplit_once('/').expect("absolute path");
-    // Created on first use; EEXIST (the common case) and failures alike
-    // are judged by the open and checks that follow.
-    let _ = sys::mkdirat_or_exists(rustix::fs::CWD, OsStr::new(parent), 0o755);
-    let parent_fd = sys::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty())?;
+    let parent_fd = open_or_create_dir(rustix::fs::CWD, OsStr::new(parent), 0o755, OFlags::PATH)?;
     only_root_writes(parent_fd.as_fd(), parent)?;
-    sys::mkdirat_or_exists(parent_fd.as_fd(), OsStr::new(name), 0o555)?;
-    let fd = sys::openat(parent_fd.as_fd(), OsStr::new(name), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty())?;
+    let fd = open_or_create_dir(parent_fd.as_fd(), OsStr::new(name), 0o555, OFlags::RDONLY)?;
     only_root_writes(fd.as_fd(), SHARED_EMPTY_DIR)?;
     if !sys::dir_is_empty(fd.as_fd(), SHARED_EMPTY_DIR)? {
         return Err(SysError::new("check empty", SHARED_EMPTY_DIR, rustix::io::Errno::NOTEMPTY));
     }
     Ok(fd)
+}
+
+/// Opens directory `name` (no symlink followed), creating it first only if
+/// it is missing: on every call but the first the open alone suffices.
+fn open_or_create_dir(dir: BorrowedFd<'_>, name: &OsStr, mode: u32, access: OFlags) -> Result<OwnedFd, SysError> {
+    let open = || sys::openat(dir, name, access | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty());
+    match open() {
+        Err(e) if e.errno == rustix::io::Errno::NOENT => {
+            sys::mkdirat_or_exists(dir, name, mode)?;
+            open()
+        }
+        other => other,
+    }
 }
 
 /// Root-owned and not writable by group or others (EPERM otherwise).
