@@ -27,8 +27,8 @@ def run_once(argv):
 def main():
     rounds, out, specs = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
     cmds = [(name, cmd.split()) for name, cmd in (s.split("=", 1) for s in specs)]
-    times = {name: [] for name, _ in cmds}
-    # Per round, for paired ratios: round -> ms (failed runs left out).
+    # Per command, round -> ms (failed runs left out): the rounds pair each
+    # time with the baseline's time under the same load.
     by_round = {name: {} for name, _ in cmds}
     failed = {name: 0 for name, _ in cmds}
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -44,12 +44,12 @@ def main():
                 if r >= 5 and t is None:
                     failed[name] += 1
                 elif r >= 5:
-                    times[name].append(t)
                     by_round[name][r] = t
     finally:
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
     base_name = cmds[0][0]
+    times = {name: list(rounds_ms.values()) for name, rounds_ms in by_round.items()}
     base = statistics.median(times[base_name])
     rows = []
     print(f"| runtime | median ms | mean ± σ ms | min ms | ratio of medians to `{base_name}` "
