@@ -5,7 +5,8 @@
 include!("../exeseal/dmz/build_flags.rs");
 
 fn main() {
-    let dir = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("../exeseal/dmz");
+    let dir = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap())
+        .join("../exeseal/dmz");
     for arg in dmz_link_args(&dir) {
         println!("cargo:rustc-link-arg-bins={arg}");
     }

@@ -93,16 +93,29 @@ fn fill(dst: BorrowedFd<'_>, source: &Source<'_>, expected: Option<u64>) -> Resu
 }
 
 /// A sealed, executable memfd holding a copy of `source`.
-pub fn sealed_memfd(name: &str, source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
+pub fn sealed_memfd(
+    name: &str,
+    source: &Source<'_>,
+    expected: Option<u64>,
+) -> Result<(OwnedFd, u64), Failure> {
     // Copy and seal on one CPU: see sys::on_one_cpu for the EBUSY it avoids.
     sys::on_one_cpu(|| sealed_memfd_here(name, source, expected))
 }
 
-fn sealed_memfd_here(name: &str, source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
+fn sealed_memfd_here(
+    name: &str,
+    source: &Source<'_>,
+    expected: Option<u64>,
+) -> Result<(OwnedFd, u64), Failure> {
     let base = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
     // memfd names are limited to 249 bytes (EINVAL beyond, which would look
     // like "no MFD_EXEC" below): keep a char-boundary prefix.
-    let name = match name.char_indices().map(|(i, c)| i + c.len_utf8()).take_while(|&end| end <= 200).last() {
+    let name = match name
+        .char_indices()
+        .map(|(i, c)| i + c.len_utf8())
+        .take_while(|&end| end <= 200)
+        .last()
+    {
         Some(end) if end < name.len() => &name[..end],
         _ => name,
     };
@@ -117,16 +130,48 @@ fn sealed_memfd_here(name: &str, source: &Source<'_>, expected: Option<u64>) -> 
     sys::fchmod(fd.as_fd(), 0o511)?;
     // F_SEAL_EXEC (6.3+) freezes the mode bits so nobody can make the copy
     // non-executable or setuid later; unknown on older kernels (EINVAL).
-    match sys::add_seals(fd.as_fd(), SealFlags::EXEC) {
-        Err(e) if e.errno == Errno::INVAL => tracing::debug!("F_SEAL_EXEC not supported by this kernel"),
+    match retry_busy(|| sys::add_seals(fd.as_fd(), SealFlags::EXEC)) {
+        Err(e) if e.errno == Errno::INVAL => {
+            tracing::debug!("F_SEAL_EXEC not supported by this kernel")
+        }
         other => other?,
     }
-    sys::add_seals(fd.as_fd(), REQUIRED_SEALS)?;
+    retry_busy(|| sys::add_seals(fd.as_fd(), REQUIRED_SEALS))?;
     let seals = sys::get_seals(fd.as_fd())?;
     if !seals.contains(REQUIRED_SEALS) {
-        return Err(Failure::Unsuitable(format!("memfd seals are {seals:?} after sealing")));
+        return Err(Failure::Unsuitable(format!(
+            "memfd seals are {seals:?} after sealing"
+        )));
     }
     Ok((fd, copied))
+}
+
+/// How many times to ask for F_SEAL_WRITE before giving up.
+const SEAL_ATTEMPTS: u32 = 3;
+
+/// Run `op` (an F_ADD_SEALS that includes, or implies, F_SEAL_WRITE) again
+/// while it fails with EBUSY, at most [`SEAL_ATTEMPTS`] times in all.
+///
+/// Why: the kernel grants F_SEAL_WRITE only once no page of the file holds an
+/// extra reference; it drains the LRU batches, waits up to ~150 ms, then gives
+/// up with EBUSY. One CPU (see [`sys::on_one_cpu`]) removes the usual cause,
+/// yet CI still saw it once in a few hundred sealed runs on a busy 2-CPU
+/// machine (Linux 6.18), and here an unpinned loop met it once in 500 with the
+/// very next call succeeding at once: the reference is transient. The kernel
+/// does the waiting, so no sleep is added; a reference that outlives three
+/// rounds (a writable mapping or a pipe holding a page: someone else is
+/// touching our memfd) is a real refusal and fails the strategy.
+fn retry_busy(mut op: impl FnMut() -> Result<(), SysError>) -> Result<(), SysError> {
+    let mut attempt = 1;
+    loop {
+        match op() {
+            Err(e) if e.errno == Errno::BUSY && attempt < SEAL_ATTEMPTS => {
+                tracing::debug!(attempt, "{e}; asking again");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Directories a temp copy may go to, in order: the caller's (runtime state
@@ -149,7 +194,10 @@ fn exec_capable_dir(dir: &Path) -> Result<OwnedFd, Failure> {
     let fd = sys::open(dir, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty())?;
     let vfs = sys::fstatvfs(fd.as_fd())?;
     if vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC) {
-        return Err(Failure::Unsuitable(format!("{} is mounted noexec", dir.display())));
+        return Err(Failure::Unsuitable(format!(
+            "{} is mounted noexec",
+            dir.display()
+        )));
     }
     Ok(fd)
 }
@@ -160,7 +208,10 @@ fn finish_private_file(rw: OwnedFd, what: &str) -> Result<OwnedFd, Failure> {
     sys::fchmod(rw.as_fd(), 0o500)?;
     let st = sys::fstat(rw.as_fd())?;
     if st.st_nlink != 0 {
-        return Err(Failure::Unsuitable(format!("{what} still has {} links", st.st_nlink)));
+        return Err(Failure::Unsuitable(format!(
+            "{what} still has {} links",
+            st.st_nlink
+        )));
     }
     let handle = sys::reopen(rw.as_fd(), OFlags::PATH)?;
     drop(rw);
@@ -168,11 +219,23 @@ fn finish_private_file(rw: OwnedFd, what: &str) -> Result<OwnedFd, Failure> {
 }
 
 /// An O_TMPFILE copy: never has a name, so nothing can open it by path.
-pub fn o_tmpfile(dirs: &[PathBuf], source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
+pub fn o_tmpfile(
+    dirs: &[PathBuf],
+    source: &Source<'_>,
+    expected: Option<u64>,
+) -> Result<(OwnedFd, u64), Failure> {
     try_dirs(dirs, |dir, dir_fd| {
         // O_EXCL: the file can never be linked into the filesystem later.
-        let rw = sys::openat(dir_fd, OsStr::new("."), OFlags::TMPFILE | OFlags::RDWR | OFlags::EXCL, Mode::from_raw_mode(0o700))
-            .map_err(|e| SysError { target: format!("{} (O_TMPFILE)", dir.display()), ..e })?;
+        let rw = sys::openat(
+            dir_fd,
+            OsStr::new("."),
+            OFlags::TMPFILE | OFlags::RDWR | OFlags::EXCL,
+            Mode::from_raw_mode(0o700),
+        )
+        .map_err(|e| SysError {
+            target: format!("{} (O_TMPFILE)", dir.display()),
+            ..e
+        })?;
         let copied = fill(rw.as_fd(), source, expected)?;
         Ok((finish_private_file(rw, "O_TMPFILE copy")?, copied))
     })
@@ -181,15 +244,34 @@ pub fn o_tmpfile(dirs: &[PathBuf], source: &Source<'_>, expected: Option<u64>) -
 /// A classic temp file, unlinked right after creation: the last resort for
 /// filesystems without O_TMPFILE. Its name exists for microseconds, created
 /// O_EXCL with mode 0700 in a directory we chose.
-pub fn unlinked_temp(dirs: &[PathBuf], source: &Source<'_>, expected: Option<u64>) -> Result<(OwnedFd, u64), Failure> {
+pub fn unlinked_temp(
+    dirs: &[PathBuf],
+    source: &Source<'_>,
+    expected: Option<u64>,
+) -> Result<(OwnedFd, u64), Failure> {
     try_dirs(dirs, |dir, dir_fd| {
         let mut attempt = 0;
         let (rw, name) = loop {
-            let name = format!(".exeseal-{}-{}", std::process::id(), crate::random_suffix(attempt));
-            match sys::openat(dir_fd, OsStr::new(&name), OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW, Mode::from_raw_mode(0o700)) {
+            let name = format!(
+                ".exeseal-{}-{}",
+                std::process::id(),
+                crate::random_suffix(attempt)
+            );
+            match sys::openat(
+                dir_fd,
+                OsStr::new(&name),
+                OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW,
+                Mode::from_raw_mode(0o700),
+            ) {
                 Ok(fd) => break (fd, name),
                 Err(e) if e.errno == Errno::EXIST && attempt < 16 => attempt += 1,
-                Err(e) => return Err(SysError { target: dir.join(&name).display().to_string(), ..e }.into()),
+                Err(e) => {
+                    return Err(SysError {
+                        target: dir.join(&name).display().to_string(),
+                        ..e
+                    }
+                    .into())
+                }
             }
         };
         let unlinked = sys::unlinkat(dir_fd, OsStr::new(&name));
@@ -213,5 +295,91 @@ fn try_dirs<T>(
             }
         }
     }
-    Err(Failure::Unsuitable(format!("no usable directory ({})", reasons.join("; "))))
+    Err(Failure::Unsuitable(format!(
+        "no usable directory ({})",
+        reasons.join("; ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy() -> Result<(), SysError> {
+        Err(SysError::new("fcntl(F_ADD_SEALS)", "fd 9", Errno::BUSY))
+    }
+
+    #[test]
+    fn ebusy_is_asked_again_then_given_up() {
+        let mut calls = 0;
+        assert_eq!(
+            retry_busy(|| {
+                calls += 1;
+                if calls < SEAL_ATTEMPTS {
+                    busy()
+                } else {
+                    Ok(())
+                }
+            }),
+            Ok(())
+        );
+        assert_eq!(calls, SEAL_ATTEMPTS, "succeeds on the last allowed attempt");
+
+        calls = 0;
+        let err = retry_busy(|| {
+            calls += 1;
+            busy()
+        })
+        .unwrap_err();
+        assert_eq!((err.errno, calls), (Errno::BUSY, SEAL_ATTEMPTS), "bounded");
+
+        calls = 0;
+        let err = retry_busy(|| {
+            calls += 1;
+            Err(SysError::new("op", "fd 9", Errno::PERM))
+        })
+        .unwrap_err();
+        assert_eq!(
+            (err.errno, calls),
+            (Errno::PERM, 1),
+            "other errors are not retried"
+        );
+    }
+
+    /// The kernel behaviour the retry relies on: a page reference makes
+    /// F_SEAL_WRITE fail with EBUSY, and once it is gone the next request
+    /// succeeds. A pipe holding a spliced page stands in for the transient
+    /// LRU-batch reference, released after the first refusal.
+    #[test]
+    fn seal_write_succeeds_once_a_page_reference_is_dropped() {
+        use rustix::pipe::{pipe, splice, SpliceFlags};
+        let fd = sys::memfd_create(
+            "exeseal-pin-test",
+            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+        )
+        .unwrap();
+        assert_eq!(rustix::io::write(&fd, &[7u8; 4096]).unwrap(), 4096);
+        let (r, w) = pipe().unwrap();
+        let mut off = 0u64;
+        let pinned = splice(&fd, Some(&mut off), &w, None, 4096, SpliceFlags::empty()).unwrap();
+        assert_eq!(pinned, 4096);
+        let mut pin = Some((r, w));
+        let mut refusals = 0;
+        retry_busy(|| {
+            let out = sys::add_seals(fd.as_fd(), SealFlags::WRITE);
+            if out.as_ref().is_err_and(|e| e.errno == Errno::BUSY) {
+                refusals += 1;
+                pin = None;
+            }
+            out
+        })
+        .unwrap();
+        assert_eq!(
+            refusals, 1,
+            "the spliced page must have blocked the first F_SEAL_WRITE"
+        );
+        assert!(sys::get_seals(fd.as_fd())
+            .unwrap()
+            .contains(SealFlags::WRITE));
+    }
 }

@@ -34,7 +34,10 @@ pub enum Protection {
     /// namespace (e.g. sealmount): shares page cache with the host binary.
     SealedOverlayMount,
     /// We re-executed ourselves from a handle this strategy made.
-    Reexeced { strategy: Strategy, bytes_copied: u64 },
+    Reexeced {
+        strategy: Strategy,
+        bytes_copied: u64,
+    },
 }
 
 impl Protection {
@@ -76,7 +79,14 @@ impl Token {
     const VERSION: &'static str = "1";
 
     pub fn encode(&self) -> String {
-        format!("{}:{}:{}:{}:{}", Self::VERSION, self.strategy.name(), self.dev, self.ino, self.bytes_copied)
+        format!(
+            "{}:{}:{}:{}:{}",
+            Self::VERSION,
+            self.strategy.name(),
+            self.dev,
+            self.ino,
+            self.bytes_copied
+        )
     }
 
     pub fn decode(s: &str) -> Option<Self> {
@@ -88,7 +98,12 @@ impl Token {
         let dev = it.next()?.parse().ok()?;
         let ino = it.next()?.parse().ok()?;
         let bytes_copied = it.next()?.parse().ok()?;
-        it.next().is_none().then_some(Self { strategy, dev, ino, bytes_copied })
+        it.next().is_none().then_some(Self {
+            strategy,
+            dev,
+            ino,
+            bytes_copied,
+        })
     }
 }
 
@@ -120,7 +135,10 @@ pub(crate) fn self_exe_protection(token: Option<&Token>) -> Result<Option<Protec
     protection_of(exe.as_fd(), token)
 }
 
-pub(crate) fn protection_of(exe: BorrowedFd<'_>, token: Option<&Token>) -> Result<Option<Protection>, SysError> {
+pub(crate) fn protection_of(
+    exe: BorrowedFd<'_>,
+    token: Option<&Token>,
+) -> Result<Option<Protection>, SysError> {
     let st = sys::fstat(exe)?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Ok(None);
@@ -152,9 +170,15 @@ pub(crate) fn protection_of(exe: BorrowedFd<'_>, token: Option<&Token>) -> Resul
             }
         };
         if ok {
-            return Ok(Some(Protection::Reexeced { strategy: t.strategy, bytes_copied: t.bytes_copied }));
+            return Ok(Some(Protection::Reexeced {
+                strategy: t.strategy,
+                bytes_copied: t.bytes_copied,
+            }));
         }
-        tracing::warn!(strategy = t.strategy.name(), "re-exec token does not match the running binary");
+        tracing::warn!(
+            strategy = t.strategy.name(),
+            "re-exec token does not match the running binary"
+        );
     }
     match magic {
         TMPFS_MAGIC | HUGETLBFS_MAGIC if is_sealed(exe)? => Ok(Some(Protection::SharedMemfd)),
@@ -166,5 +190,7 @@ pub(crate) fn protection_of(exe: BorrowedFd<'_>, token: Option<&Token>) -> Resul
 }
 
 fn is_read_only(fd: BorrowedFd<'_>) -> Result<bool, SysError> {
-    Ok(sys::fstatvfs(fd)?.f_flag.contains(StatVfsMountFlags::RDONLY))
+    Ok(sys::fstatvfs(fd)?
+        .f_flag
+        .contains(StatVfsMountFlags::RDONLY))
 }

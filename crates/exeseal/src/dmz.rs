@@ -16,7 +16,12 @@ pub fn elf() -> &'static [u8] {
 /// A sealed, executable memfd copy of the shim (one per container start:
 /// a few hundred bytes, so a private copy costs nothing worth sharing).
 pub fn sealed() -> Result<OwnedFd, Failure> {
-    copy::sealed_memfd("exeseal:dmz", &Source::Bytes(elf()), Some(elf().len() as u64)).map(|(fd, _)| fd)
+    copy::sealed_memfd(
+        "exeseal:dmz",
+        &Source::Bytes(elf()),
+        Some(elf().len() as u64),
+    )
+    .map(|(fd, _)| fd)
 }
 
 /// Execute `argv` (argv[0] must be the program's path, already resolved)

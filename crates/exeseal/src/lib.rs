@@ -77,7 +77,8 @@ impl Strategy {
     /// The zero-copy strategies (an image shared with the host binary).
     pub const ZERO_COPY: [Strategy; 2] = [Strategy::Overlayfs, Strategy::UsernsOverlayfs];
     /// The strategies that make a copy nobody else shares, cheapest first.
-    pub const PRIVATE_COPIES: [Strategy; 3] = [Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp];
+    pub const PRIVATE_COPIES: [Strategy; 3] =
+        [Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -134,7 +135,10 @@ pub enum Error {
     #[error("invalid {STRATEGIES_ENV}/{FAIL_ENV}: {0}")]
     BadEnv(String),
     #[error("re-exec from the {strategy} handle failed: {source}")]
-    Reexec { strategy: Strategy, source: SysError },
+    Reexec {
+        strategy: Strategy,
+        source: SysError,
+    },
     #[error("re-executed from a sealed handle ({token}) but /proc/self/exe is not protected; refusing to loop")]
     NotSealedAfterReexec { token: String },
     #[error("{0}")]
@@ -142,7 +146,10 @@ pub enum Error {
 }
 
 fn list_failures(f: &[(Strategy, Failure)]) -> String {
-    f.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; ")
+    f.iter()
+        .map(|(s, e)| format!("{s}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// An executable handle nobody can write through.
@@ -172,7 +179,10 @@ impl Probe {
         if self.current_accepted {
             return self.current.as_ref().map(|p| p.name().to_string());
         }
-        self.attempts.iter().find(|(_, r)| r.is_ok()).map(|(s, _)| s.name().to_string())
+        self.attempts
+            .iter()
+            .find(|(_, r)| r.is_ok())
+            .map(|(s, _)| s.name().to_string())
     }
 
     /// Bytes the chosen mode copies per invocation.
@@ -180,7 +190,9 @@ impl Probe {
         if self.current_accepted {
             return self.current.as_ref().map(Protection::bytes_copied);
         }
-        self.attempts.iter().find_map(|(_, r)| r.as_ref().ok().copied())
+        self.attempts
+            .iter()
+            .find_map(|(_, r)| r.as_ref().ok().copied())
     }
 }
 
@@ -214,7 +226,11 @@ fn parse_list<T: FromStr<Err = String>>(var: &str) -> Result<Option<Vec<T>>, Err
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => v
             .split(',')
-            .map(|s| s.trim().parse::<T>().map_err(|e| Error::BadEnv(format!("{var}={v}: {e}"))))
+            .map(|s| {
+                s.trim()
+                    .parse::<T>()
+                    .map_err(|e| Error::BadEnv(format!("{var}={v}: {e}")))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         _ => Ok(None),
@@ -235,7 +251,8 @@ impl Sealer {
     /// `EXESEAL_OVERLAY_LAYERS`), for callers that choose the order
     /// themselves (sealrun's `--seal`).
     pub fn with_env_faults(mut self) -> Result<Self, Error> {
-        self.injected.extend(parse_list::<Strategy>(FAIL_ENV)?.unwrap_or_default());
+        self.injected
+            .extend(parse_list::<Strategy>(FAIL_ENV)?.unwrap_or_default());
         if let Some(modes) = parse_list(LAYERS_ENV)? {
             self.layer_modes = modes;
         }
@@ -312,13 +329,27 @@ impl Sealer {
         let (fd, bytes_copied) = match strategy {
             Strategy::Overlayfs => (exe.overlay(&self.layer_modes, false)?, 0),
             Strategy::UsernsOverlayfs => (exe.overlay(&self.layer_modes, true)?, 0),
-            Strategy::Memfd => copy::sealed_memfd(&exe.memfd_name(), &Source::Fd(exe.readable()?.as_fd()), expected)?,
-            Strategy::Tmpfile => copy::o_tmpfile(&self.tmp_dirs, &Source::Fd(exe.readable()?.as_fd()), expected)?,
-            Strategy::UnlinkedTemp => {
-                copy::unlinked_temp(&self.tmp_dirs, &Source::Fd(exe.readable()?.as_fd()), expected)?
-            }
+            Strategy::Memfd => copy::sealed_memfd(
+                &exe.memfd_name(),
+                &Source::Fd(exe.readable()?.as_fd()),
+                expected,
+            )?,
+            Strategy::Tmpfile => copy::o_tmpfile(
+                &self.tmp_dirs,
+                &Source::Fd(exe.readable()?.as_fd()),
+                expected,
+            )?,
+            Strategy::UnlinkedTemp => copy::unlinked_temp(
+                &self.tmp_dirs,
+                &Source::Fd(exe.readable()?.as_fd()),
+                expected,
+            )?,
         };
-        Ok(Sealed { fd, strategy, bytes_copied })
+        Ok(Sealed {
+            fd,
+            strategy,
+            bytes_copied,
+        })
     }
 
     /// A handle to the running binary that nobody can write through.
@@ -330,13 +361,20 @@ impl Sealer {
         let mut failures: Vec<(Strategy, Failure)> = Vec::new();
         for &strategy in &self.order {
             if let Some(why) = userns_pointless(strategy, &failures) {
-                tracing::debug!(strategy = strategy.name(), "sealing strategy skipped: {why}");
+                tracing::debug!(
+                    strategy = strategy.name(),
+                    "sealing strategy skipped: {why}"
+                );
                 failures.push((strategy, why));
                 continue;
             }
             match self.try_strategy(strategy, &exe) {
                 Ok(sealed) => {
-                    tracing::debug!(strategy = strategy.name(), bytes_copied = sealed.bytes_copied, "sealed the running binary");
+                    tracing::debug!(
+                        strategy = strategy.name(),
+                        bytes_copied = sealed.bytes_copied,
+                        "sealed the running binary"
+                    );
                     return Ok(sealed);
                 }
                 Err(e) => {
@@ -364,7 +402,11 @@ impl Sealer {
                 }
             }
         }
-        Ok(Probe { current, current_accepted, attempts })
+        Ok(Probe {
+            current,
+            current_accepted,
+            attempts,
+        })
     }
 
     /// Return once this program runs from a protected binary, re-executing it
@@ -379,10 +421,17 @@ impl Sealer {
         let token = raw_token.as_deref().and_then(detect::Token::decode);
         if let Some(p) = detect::self_exe_protection(token.as_ref()).map_err(Error::SelfExe)? {
             if self.accepts(&p) {
-                tracing::debug!(mode = p.name(), bytes_copied = p.bytes_copied(), "running from a sealed binary");
+                tracing::debug!(
+                    mode = p.name(),
+                    bytes_copied = p.bytes_copied(),
+                    "running from a sealed binary"
+                );
                 return Ok(p);
             }
-            tracing::debug!(mode = p.name(), "existing protection not accepted by this policy");
+            tracing::debug!(
+                mode = p.name(),
+                "existing protection not accepted by this policy"
+            );
         }
         if let Some(token) = raw_token {
             return Err(Error::NotSealedAfterReexec { token });
@@ -400,23 +449,35 @@ fn userns_pointless(strategy: Strategy, so_far: &[(Strategy, Failure)]) -> Optio
         return None;
     }
     match so_far.iter().find(|(s, _)| *s == Strategy::Overlayfs) {
-        Some((_, Failure::Sys(e))) if e.errno != rustix::io::Errno::PERM => Some(Failure::Unsuitable(format!(
-            "direct overlayfs failed with {}, not for lack of privilege",
-            sys::errno_name(e.errno.raw_os_error())
-        ))),
+        Some((_, Failure::Sys(e))) if e.errno != rustix::io::Errno::PERM => {
+            Some(Failure::Unsuitable(format!(
+                "direct overlayfs failed with {}, not for lack of privilege",
+                sys::errno_name(e.errno.raw_os_error())
+            )))
+        }
         _ => None,
     }
 }
 
 /// Re-execute this program from `sealed`; returns only on failure.
 fn reexec(sealed: &Sealed) -> Error {
-    let err = |source| Error::Reexec { strategy: sealed.strategy, source };
+    let err = |source| Error::Reexec {
+        strategy: sealed.strategy,
+        source,
+    };
     let st = match sys::fstat(sealed.fd.as_fd()) {
         Ok(st) => st,
         Err(e) => return err(e),
     };
-    let token = detect::Token { strategy: sealed.strategy, dev: st.st_dev, ino: st.st_ino, bytes_copied: sealed.bytes_copied };
-    let argv: Vec<CString> = std::env::args_os().filter_map(|a| CString::new(a.as_bytes()).ok()).collect();
+    let token = detect::Token {
+        strategy: sealed.strategy,
+        dev: st.st_dev,
+        ino: st.st_ino,
+        bytes_copied: sealed.bytes_copied,
+    };
+    let argv: Vec<CString> = std::env::args_os()
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
     let mut envp: Vec<CString> = std::env::vars_os()
         .filter(|(k, _)| k != REEXEC_ENV)
         .filter_map(|(k, v)| {
@@ -427,13 +488,18 @@ fn reexec(sealed: &Sealed) -> Error {
         })
         .collect();
     envp.push(CString::new(format!("{REEXEC_ENV}={}", token.encode())).expect("token has no NUL"));
-    tracing::debug!(strategy = sealed.strategy.name(), "re-executing from sealed handle");
+    tracing::debug!(
+        strategy = sealed.strategy.name(),
+        "re-executing from sealed handle"
+    );
     err(sys::execveat(sealed.fd.as_fd(), &argv, &envp))
 }
 
 /// The re-exec token in our environment, if any and well-formed.
 fn env_token() -> Option<detect::Token> {
-    std::env::var(REEXEC_ENV).ok().and_then(|t| detect::Token::decode(&t))
+    std::env::var(REEXEC_ENV)
+        .ok()
+        .and_then(|t| detect::Token::decode(&t))
 }
 
 /// [`Sealer::ensure_sealed`] with the default order (and the env knobs).
@@ -484,7 +550,13 @@ impl SelfExe {
 
     fn memfd_name(&self) -> String {
         let prefix = detect::OWN_MEMFD_PREFIX.trim_start_matches("/memfd:");
-        format!("{prefix}{}", self.path.file_name().unwrap_or(OsStr::new("exe")).to_string_lossy())
+        format!(
+            "{prefix}{}",
+            self.path
+                .file_name()
+                .unwrap_or(OsStr::new("exe"))
+                .to_string_lossy()
+        )
     }
 
     /// The overlay needs the binary's directory, found by path: make sure the
@@ -492,18 +564,39 @@ impl SelfExe {
     fn overlay(&self, modes: &[LayerMode], in_userns: bool) -> Result<OwnedFd, Failure> {
         let bytes = self.path.as_os_str().as_bytes();
         if bytes.ends_with(b" (deleted)") || !self.path.is_absolute() {
-            return Err(Failure::Unsuitable(format!("binary has no usable path ({})", self.path.display())));
+            return Err(Failure::Unsuitable(format!(
+                "binary has no usable path ({})",
+                self.path.display()
+            )));
         }
         let (dir, name) = match (self.path.parent(), self.path.file_name()) {
             (Some(d), Some(n)) => (d, n),
-            _ => return Err(Failure::Unsuitable(format!("no parent directory for {}", self.path.display()))),
+            _ => {
+                return Err(Failure::Unsuitable(format!(
+                    "no parent directory for {}",
+                    self.path.display()
+                )))
+            }
         };
         let dir_fd = sys::open(dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
-        let at_path = sys::openat(dir_fd.as_fd(), name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
+        let at_path = sys::openat(
+            dir_fd.as_fd(),
+            name,
+            OFlags::PATH | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?;
         if !sys::same_inode(&sys::fstat(at_path.as_fd())?, &self.stat) {
-            return Err(Failure::Unsuitable(format!("{} no longer names the running binary", self.path.display())));
+            return Err(Failure::Unsuitable(format!(
+                "{} no longer names the running binary",
+                self.path.display()
+            )));
         }
-        let target = overlay::Target { dir_fd: dir_fd.as_fd(), dir_path: dir, name, stat: &self.stat };
+        let target = overlay::Target {
+            dir_fd: dir_fd.as_fd(),
+            dir_path: dir,
+            name,
+            stat: &self.stat,
+        };
         if in_userns {
             return userns::seal(&target, modes);
         }
@@ -525,7 +618,10 @@ pub(crate) fn random_suffix(attempt: u32) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{:08x}", nanos.wrapping_mul(2_654_435_761).wrapping_add(attempt))
+    format!(
+        "{:08x}",
+        nanos.wrapping_mul(2_654_435_761).wrapping_add(attempt)
+    )
 }
 
 #[cfg(test)]
@@ -535,13 +631,24 @@ mod tests {
 
     #[test]
     fn escapes_colons_and_backslashes() {
-        assert_eq!(escape_lowerdir(Path::new("/a:b\\c")), OsString::from("/a\\:b\\\\c"));
-        assert_eq!(escape_lowerdir(Path::new("/plain")), OsString::from("/plain"));
+        assert_eq!(
+            escape_lowerdir(Path::new("/a:b\\c")),
+            OsString::from("/a\\:b\\\\c")
+        );
+        assert_eq!(
+            escape_lowerdir(Path::new("/plain")),
+            OsString::from("/plain")
+        );
     }
 
     #[test]
     fn token_roundtrip_and_rejects_garbage() {
-        let t = detect::Token { strategy: Strategy::Memfd, dev: 5, ino: 77, bytes_copied: 1024 };
+        let t = detect::Token {
+            strategy: Strategy::Memfd,
+            dev: 5,
+            ino: 77,
+            bytes_copied: 1024,
+        };
         assert_eq!(detect::Token::decode(&t.encode()), Some(t));
         assert_eq!(detect::Token::decode("1:memfd:5:77"), None);
         assert_eq!(detect::Token::decode("2:memfd:5:77:0"), None);
@@ -560,8 +667,14 @@ mod tests {
     fn explicit_choice_rejects_shared_images() {
         let s = Sealer::default().only(&[Strategy::Memfd]);
         assert!(!s.accepts(&Protection::SharedMemfd));
-        assert!(s.accepts(&Protection::Reexeced { strategy: Strategy::Memfd, bytes_copied: 1 }));
-        assert!(!s.accepts(&Protection::Reexeced { strategy: Strategy::Overlayfs, bytes_copied: 0 }));
+        assert!(s.accepts(&Protection::Reexeced {
+            strategy: Strategy::Memfd,
+            bytes_copied: 1
+        }));
+        assert!(!s.accepts(&Protection::Reexeced {
+            strategy: Strategy::Overlayfs,
+            bytes_copied: 0
+        }));
         assert!(Sealer::default().accepts(&Protection::SharedMemfd));
         assert!(!Sealer::hardened().accepts(&Protection::SealedOverlayMount));
     }

@@ -56,7 +56,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -70,7 +73,10 @@ fn unescape(s: &str) -> String {
 
 /// All mounts of this process's mount namespace.
 pub fn mounts() -> Result<Vec<MountEntry>, SysError> {
-    Ok(sys::read_file("/proc/self/mountinfo")?.lines().filter_map(MountEntry::parse).collect())
+    Ok(sys::read_file("/proc/self/mountinfo")?
+        .lines()
+        .filter_map(MountEntry::parse)
+        .collect())
 }
 
 /// The mountinfo entry with this mount id, if it is in our namespace.
@@ -102,7 +108,10 @@ mod tests {
         assert!(e.is_sealed_overlay());
 
         let rw = "413 30 0:92 / /opt/z ro,relatime - overlay overlay rw,lowerdir=/a,upperdir=/u,workdir=/w";
-        assert!(!MountEntry::parse(rw).unwrap().is_sealed_overlay(), "ro bind of a rw overlay is not sealed");
+        assert!(
+            !MountEntry::parse(rw).unwrap().is_sealed_overlay(),
+            "ro bind of a rw overlay is not sealed"
+        );
 
         let bind = "414 30 8:1 /usr/bin /opt/q ro,relatime - ext4 /dev/vda rw";
         assert!(!MountEntry::parse(bind).unwrap().is_sealed_overlay());

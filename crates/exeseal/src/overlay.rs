@@ -59,11 +59,20 @@ pub enum LayerMode {
 }
 
 impl LayerMode {
-    pub const ALL: [LayerMode; 4] = [LayerMode::FdShared, LayerMode::FdAppend, LayerMode::PathAppend, LayerMode::LegacyString];
+    pub const ALL: [LayerMode; 4] = [
+        LayerMode::FdShared,
+        LayerMode::FdAppend,
+        LayerMode::PathAppend,
+        LayerMode::LegacyString,
+    ];
     /// The forms whose dummy layer exists on no shared path: for overlays
     /// meant to outlive the call (sealmount), which should not pin a
     /// directory of someone else's.
-    pub const PRIVATE_DUMMY: [LayerMode; 3] = [LayerMode::FdAppend, LayerMode::PathAppend, LayerMode::LegacyString];
+    pub const PRIVATE_DUMMY: [LayerMode; 3] = [
+        LayerMode::FdAppend,
+        LayerMode::PathAppend,
+        LayerMode::LegacyString,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -78,7 +87,12 @@ impl LayerMode {
 impl std::str::FromStr for LayerMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| format!("unknown overlay layer form {s:?} (expected fd-shared, fd, path or string)"))
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                format!("unknown overlay layer form {s:?} (expected fd-shared, fd, path or string)")
+            })
     }
 }
 
@@ -104,9 +118,17 @@ pub fn escape_lowerdir(path: &Path) -> OsString {
 }
 
 /// Builds an overlay and returns an O_PATH handle to the target inside it.
-pub(crate) fn seal(target: &Target<'_>, modes: &[LayerMode]) -> Result<(OwnedFd, LayerMode), Failure> {
+pub(crate) fn seal(
+    target: &Target<'_>,
+    modes: &[LayerMode],
+) -> Result<(OwnedFd, LayerMode), Failure> {
     let (mnt_fd, mode) = mount_lower_only(target.dir_fd, target.dir_path, modes)?;
-    let exe = sys::openat(mnt_fd.as_fd(), target.name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
+    let exe = sys::openat(
+        mnt_fd.as_fd(),
+        target.name,
+        OFlags::PATH | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )?;
     verify_same_content(target.stat, &sys::fstat(exe.as_fd())?)?;
     Ok((exe, mode))
 }
@@ -133,7 +155,11 @@ pub(crate) fn mount_lower_only(
     }
     Err(Failure::Unsuitable(format!(
         "no layer form accepted: {}",
-        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     )))
 }
 
@@ -205,7 +231,9 @@ fn try_mount(dir_fd: BorrowedFd<'_>, dir_path: &Path, mode: LayerMode) -> Result
     sys::fsconfig_create(fs, &what).map_err(soft)?;
     let mnt = sys::fsmount(
         fs,
-        MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NODEV | MountAttrFlags::MOUNT_ATTR_NOSUID,
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOSUID,
         &what,
     )?;
     Ok(mnt)
@@ -220,7 +248,11 @@ fn unsupported_if_inval(e: SysError) -> Attempt {
     // that predate this form; EBADF is 6.13-6.14 refusing O_PATH layer fds;
     // anything else (EPERM, ENODEV, ...) is a real failure of overlayfs.
     use rustix::io::Errno;
-    if matches!(e.errno, Errno::INVAL | Errno::OPNOTSUPP | Errno::NOENT | Errno::BADF) || e.errno.raw_os_error() == 519 {
+    if matches!(
+        e.errno,
+        Errno::INVAL | Errno::OPNOTSUPP | Errno::NOENT | Errno::BADF
+    ) || e.errno.raw_os_error() == 519
+    {
         Attempt::Unsupported(e)
     } else {
         Attempt::Fatal(e)
@@ -240,15 +272,31 @@ fn shared_empty_dir() -> Result<OwnedFd, SysError> {
     let fd = open_or_create_dir(parent_fd.as_fd(), OsStr::new(name), 0o555, OFlags::RDONLY)?;
     only_root_writes(fd.as_fd(), SHARED_EMPTY_DIR)?;
     if !sys::dir_is_empty(fd.as_fd(), SHARED_EMPTY_DIR)? {
-        return Err(SysError::new("check empty", SHARED_EMPTY_DIR, rustix::io::Errno::NOTEMPTY));
+        return Err(SysError::new(
+            "check empty",
+            SHARED_EMPTY_DIR,
+            rustix::io::Errno::NOTEMPTY,
+        ));
     }
     Ok(fd)
 }
 
 /// Opens directory `name` (no symlink followed), creating it first only if
 /// it is missing: on every call but the first the open alone suffices.
-fn open_or_create_dir(dir: BorrowedFd<'_>, name: &OsStr, mode: u32, access: OFlags) -> Result<OwnedFd, SysError> {
-    let open = || sys::openat(dir, name, access | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty());
+fn open_or_create_dir(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    mode: u32,
+    access: OFlags,
+) -> Result<OwnedFd, SysError> {
+    let open = || {
+        sys::openat(
+            dir,
+            name,
+            access | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )
+    };
     match open() {
         Err(e) if e.errno == rustix::io::Errno::NOENT => {
             sys::mkdirat_or_exists(dir, name, mode)?;
@@ -288,7 +336,9 @@ fn empty_tmpfs() -> Result<OwnedFd, SysError> {
 fn verify_same_content(orig: &rustix::fs::Stat, seen: &rustix::fs::Stat) -> Result<(), Failure> {
     let kind = FileType::from_raw_mode(seen.st_mode);
     if kind != FileType::RegularFile {
-        return Err(Failure::Unsuitable(format!("overlay entry is a {kind:?}, not a regular file")));
+        return Err(Failure::Unsuitable(format!(
+            "overlay entry is a {kind:?}, not a regular file"
+        )));
     }
     // With xino=off overlayfs reports the lower file's own inode number.
     if orig.st_ino != seen.st_ino
@@ -297,7 +347,8 @@ fn verify_same_content(orig: &rustix::fs::Stat, seen: &rustix::fs::Stat) -> Resu
         || (orig.st_ctime, orig.st_ctime_nsec) != (seen.st_ctime, seen.st_ctime_nsec)
     {
         return Err(Failure::Unsuitable(
-            "binary seen through the overlay differs from the running one (replaced since exec?)".into(),
+            "binary seen through the overlay differs from the running one (replaced since exec?)"
+                .into(),
         ));
     }
     Ok(())
@@ -321,7 +372,11 @@ impl TempDir {
                 continue;
             }
             match mkdtemp(&base) {
-                Ok(path) => match sys::open(&path, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty()) {
+                Ok(path) => match sys::open(
+                    &path,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+                    Mode::empty(),
+                ) {
                     Ok(fd) => return Ok(Self { path, fd }),
                     Err(e) => {
                         let _ = std::fs::remove_dir(&path);
@@ -332,7 +387,11 @@ impl TempDir {
             }
         }
         Err(Attempt::Fatal(last.unwrap_or_else(|| {
-            SysError::new("mkdtemp", format!("any dir outside {}", avoid.display()), rustix::io::Errno::NOENT)
+            SysError::new(
+                "mkdtemp",
+                format!("any dir outside {}", avoid.display()),
+                rustix::io::Errno::NOENT,
+            )
         })))
     }
 }
@@ -345,12 +404,20 @@ impl Drop for TempDir {
 
 fn mkdtemp(base: &Path) -> Result<PathBuf, SysError> {
     for attempt in 0..16u32 {
-        let path = base.join(format!(".exeseal-layer-{}-{}", std::process::id(), crate::random_suffix(attempt)));
+        let path = base.join(format!(
+            ".exeseal-layer-{}-{}",
+            std::process::id(),
+            crate::random_suffix(attempt)
+        ));
         match rustix::fs::mkdir(&path, Mode::from_raw_mode(0o700)) {
             Ok(()) => return Ok(path),
             Err(rustix::io::Errno::EXIST) => continue,
             Err(e) => return Err(SysError::new("mkdir", path.display().to_string(), e)),
         }
     }
-    Err(SysError::new("mkdir", base.display().to_string(), rustix::io::Errno::EXIST))
+    Err(SysError::new(
+        "mkdir",
+        base.display().to_string(),
+        rustix::io::Errno::EXIST,
+    ))
 }

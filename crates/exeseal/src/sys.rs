@@ -29,7 +29,11 @@ pub struct SysError {
 
 impl SysError {
     pub(crate) fn new(op: impl Into<String>, target: impl Into<String>, errno: Errno) -> Self {
-        Self { op: op.into(), target: target.into(), errno }
+        Self {
+            op: op.into(),
+            target: target.into(),
+            errno,
+        }
     }
 }
 
@@ -93,12 +97,17 @@ fn fd_name(fd: BorrowedFd<'_>) -> String {
 
 pub fn open(path: impl AsRef<Path>, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
     let path = path.as_ref();
-    rfs::open(path, flags | OFlags::CLOEXEC, mode).map_err(|e| SysError::new("open", path.display().to_string(), e))
+    rfs::open(path, flags | OFlags::CLOEXEC, mode)
+        .map_err(|e| SysError::new("open", path.display().to_string(), e))
 }
 
 pub fn openat(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
     rfs::openat(dir, name, flags | OFlags::CLOEXEC, mode).map_err(|e| {
-        SysError::new("openat", format!("{}/{}", fd_name(dir), name.to_string_lossy()), e)
+        SysError::new(
+            "openat",
+            format!("{}/{}", fd_name(dir), name.to_string_lossy()),
+            e,
+        )
     })
 }
 
@@ -107,7 +116,11 @@ pub fn openat(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlags, mode: Mode) -> R
 pub fn mkdirat_or_exists(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> Result<()> {
     match rfs::mkdirat(dir, name, Mode::from_raw_mode(mode)) {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
-        Err(e) => Err(SysError::new("mkdirat", format!("{}/{}", fd_name(dir), name.to_string_lossy()), e)),
+        Err(e) => Err(SysError::new(
+            "mkdirat",
+            format!("{}/{}", fd_name(dir), name.to_string_lossy()),
+            e,
+        )),
     }
 }
 
@@ -127,12 +140,15 @@ pub fn dir_is_empty(fd: BorrowedFd<'_>, what: &str) -> Result<bool> {
 /// description with other flags: O_PATH to drop write access, O_RDONLY to read).
 pub fn reopen(fd: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd> {
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    rfs::open(&path, flags | OFlags::CLOEXEC, Mode::empty()).map_err(|e| SysError::new("reopen", path, e))
+    rfs::open(&path, flags | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| SysError::new("reopen", path, e))
 }
 
 pub fn readlink(path: &str) -> Result<std::ffi::OsString> {
     let target = rfs::readlink(path, Vec::new()).map_err(|e| SysError::new("readlink", path, e))?;
-    Ok(std::ffi::OsString::from(std::ffi::OsStr::from_bytes(target.as_bytes())))
+    Ok(std::ffi::OsString::from(std::ffi::OsStr::from_bytes(
+        target.as_bytes(),
+    )))
 }
 
 pub fn fstat(fd: BorrowedFd<'_>) -> Result<rfs::Stat> {
@@ -153,8 +169,13 @@ pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> Result<()> {
 }
 
 pub fn unlinkat(dir: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
-    rfs::unlinkat(dir, name, rfs::AtFlags::empty())
-        .map_err(|e| SysError::new("unlinkat", format!("{}/{}", fd_name(dir), name.to_string_lossy()), e))
+    rfs::unlinkat(dir, name, rfs::AtFlags::empty()).map_err(|e| {
+        SysError::new(
+            "unlinkat",
+            format!("{}/{}", fd_name(dir), name.to_string_lossy()),
+            e,
+        )
+    })
 }
 
 pub fn memfd_create(name: &str, flags: rfs::MemfdFlags) -> Result<OwnedFd> {
@@ -187,8 +208,14 @@ pub fn copy_file_range(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<CopyS
         Ok(n) => Ok(CopyStep::Copied(n)),
         // Cross-filesystem copies (e.g. ext4 -> tmpfs) give EXDEV since 5.19;
         // old kernels and some filesystems give EINVAL/ENOSYS/EOPNOTSUPP.
-        Err(e @ (Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)) => Ok(CopyStep::Unsupported(e)),
-        Err(e) => Err(SysError::new("copy_file_range", format!("{} -> {}", fd_name(src), fd_name(dst)), e)),
+        Err(e @ (Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)) => {
+            Ok(CopyStep::Unsupported(e))
+        }
+        Err(e) => Err(SysError::new(
+            "copy_file_range",
+            format!("{} -> {}", fd_name(src), fd_name(dst)),
+            e,
+        )),
     }
 }
 
@@ -196,7 +223,11 @@ pub fn sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<CopyStep> {
     match rfs::sendfile(dst, src, None, COPY_CHUNK) {
         Ok(n) => Ok(CopyStep::Copied(n)),
         Err(e @ (Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)) => Ok(CopyStep::Unsupported(e)),
-        Err(e) => Err(SysError::new("sendfile", format!("{} -> {}", fd_name(src), fd_name(dst)), e)),
+        Err(e) => Err(SysError::new(
+            "sendfile",
+            format!("{} -> {}", fd_name(src), fd_name(dst)),
+            e,
+        )),
     }
 }
 
@@ -227,7 +258,11 @@ pub fn fsopen(fs: &str) -> Result<OwnedFd> {
 
 pub fn fsconfig_set_string(fs: BorrowedFd<'_>, key: &str, value: &OsStr) -> Result<()> {
     rmount::fsconfig_set_string(fs, key, value).map_err(|e| {
-        SysError::new(format!("fsconfig(SET_STRING {key})"), value.to_string_lossy(), e)
+        SysError::new(
+            format!("fsconfig(SET_STRING {key})"),
+            value.to_string_lossy(),
+            e,
+        )
     })
 }
 
@@ -247,7 +282,11 @@ pub fn fsmount(fs: BorrowedFd<'_>, attrs: MountAttrFlags, what: &str) -> Result<
 
 /// Build a NUL-terminated pointer array over `items` (argv/envp layout).
 fn c_array(items: &[CString]) -> Vec<*const libc::c_char> {
-    items.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+    items
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: run the file behind `fd`.
@@ -273,7 +312,11 @@ pub fn execveat(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> SysEr
         )
     };
     debug_assert_eq!(rc, -1);
-    SysError::new("execveat(AT_EMPTY_PATH)", fd_name(fd), Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL))
+    SysError::new(
+        "execveat(AT_EMPTY_PATH)",
+        fd_name(fd),
+        Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL),
+    )
 }
 
 /// Is `fd` the same file as `other`? (device + inode)
@@ -292,14 +335,16 @@ pub fn mount_id(fd: BorrowedFd<'_>) -> Result<u64> {
     let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
     read_file(&path)?
         .lines()
-        .find_map(|l| l.strip_prefix("mnt_id:").and_then(|v| v.trim().parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix("mnt_id:")
+                .and_then(|v| v.trim().parse().ok())
+        })
         .ok_or_else(|| SysError::new("parse mnt_id", path, Errno::INVAL))
 }
 
 pub fn read_file(path: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
-        SysError::new("read", path, Errno::from_io_error(&e).unwrap_or(Errno::IO))
-    })
+    std::fs::read_to_string(path)
+        .map_err(|e| SysError::new("read", path, Errno::from_io_error(&e).unwrap_or(Errno::IO)))
 }
 
 /// The result of [`fork`].
@@ -316,9 +361,15 @@ pub fn fork() -> Result<Forked> {
     // restrictions on what the child may do are documented above and kept by
     // the only caller (userns.rs).
     match unsafe { libc::fork() } {
-        -1 => Err(SysError::new("fork", "helper process", Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::AGAIN))),
+        -1 => Err(SysError::new(
+            "fork",
+            "helper process",
+            Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::AGAIN),
+        )),
         0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent(rustix::process::Pid::from_raw(pid).expect("fork returned a positive pid"))),
+        pid => Ok(Forked::Parent(
+            rustix::process::Pid::from_raw(pid).expect("fork returned a positive pid"),
+        )),
     }
 }
 
@@ -339,13 +390,21 @@ pub fn unshare_user_and_mount_ns() -> Result<()> {
 
 pub fn write_file(path: &str, data: &[u8]) -> Result<()> {
     let fd = open(path, OFlags::WRONLY, Mode::empty())?;
-    write_all(fd.as_fd(), data).map_err(|e| SysError { target: path.to_string(), ..e })
+    write_all(fd.as_fd(), data).map_err(|e| SysError {
+        target: path.to_string(),
+        ..e
+    })
 }
 
 pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
-    rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
-        .map_err(|e| SysError::new("socketpair(AF_UNIX, SOCK_SEQPACKET)", "helper channel", e))
+    rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| SysError::new("socketpair(AF_UNIX, SOCK_SEQPACKET)", "helper channel", e))
 }
 
 /// Send `data` and, optionally, one fd (SCM_RIGHTS) as one packet.
@@ -359,9 +418,14 @@ pub fn send_with_fd(sock: BorrowedFd<'_>, data: &[u8], fd: Option<BorrowedFd<'_>
         fds = [fd];
         control.push(SendAncillaryMessage::ScmRights(&fds));
     }
-    rustix::net::sendmsg(sock, &[std::io::IoSlice::new(data)], &mut control, SendFlags::empty())
-        .map(drop)
-        .map_err(|e| SysError::new("sendmsg", fd_name(sock), e))
+    rustix::net::sendmsg(
+        sock,
+        &[std::io::IoSlice::new(data)],
+        &mut control,
+        SendFlags::empty(),
+    )
+    .map(drop)
+    .map_err(|e| SysError::new("sendmsg", fd_name(sock), e))
 }
 
 /// Receive one packet: its bytes and the fd it carried, if any.
@@ -371,7 +435,12 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(usize, Opti
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let msg = loop {
-        match rustix::net::recvmsg(sock, &mut [std::io::IoSliceMut::new(buf)], &mut control, RecvFlags::CMSG_CLOEXEC) {
+        match rustix::net::recvmsg(
+            sock,
+            &mut [std::io::IoSliceMut::new(buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
             Err(Errno::INTR) => continue,
             other => break other.map_err(|e| SysError::new("recvmsg", fd_name(sock), e))?,
         }
@@ -391,7 +460,11 @@ pub fn wait_child(pid: rustix::process::Pid) -> Result<()> {
     loop {
         match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
             Err(Errno::INTR) => continue,
-            other => return other.map(drop).map_err(|e| SysError::new("waitpid", format!("pid {}", pid.as_raw_nonzero()), e)),
+            other => {
+                return other.map(drop).map_err(|e| {
+                    SysError::new("waitpid", format!("pid {}", pid.as_raw_nonzero()), e)
+                })
+            }
         }
     }
 }
@@ -404,10 +477,13 @@ pub fn wait_child(pid: rustix::process::Pid) -> Result<()> {
 /// with EBUSY. Pages just written sit in a per-CPU LRU batch holding such a
 /// reference; the kernel drains only the sealing CPU's batch, so a thread
 /// that migrated between copying and sealing fails now and then (seen here:
-/// once in ~750 runs). On one CPU the drain covers every page.
+/// once in ~750 runs). On one CPU the drain covers every page of that batch;
+/// copy.rs still asks again on EBUSY for the rarer references left over.
 pub fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
     use rustix::thread::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet};
-    let Ok(saved) = sched_getaffinity(None) else { return f() };
+    let Ok(saved) = sched_getaffinity(None) else {
+        return f();
+    };
     let mut one = CpuSet::new();
     one.set(sched_getcpu());
     let pinned = sched_setaffinity(None, &one).is_ok();

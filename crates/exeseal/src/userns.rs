@@ -27,13 +27,21 @@ use crate::Failure;
 
 /// Why user namespaces are unavailable, if the host says so up front.
 fn userns_forbidden() -> Option<String> {
-    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
     if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
         return Some("user namespaces are disabled (user.max_user_namespaces=0)".into());
     }
     // Debian/Ubuntu kernels' knob for unprivileged user namespaces.
-    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") && !rustix::process::geteuid().is_root() {
-        return Some("unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0)".into());
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0")
+        && !rustix::process::geteuid().is_root()
+    {
+        return Some(
+            "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0)".into(),
+        );
     }
     None
 }
@@ -65,9 +73,10 @@ pub(crate) fn seal(target: &Target<'_>, modes: &[LayerMode]) -> Result<OwnedFd, 
             reaped?;
             match (&buf[..n], fd) {
                 (b"ok", Some(fd)) => Ok(fd),
-                (msg, _) if msg.starts_with(b"err:") => {
-                    Err(Failure::Unsuitable(format!("in a user namespace: {}", String::from_utf8_lossy(&msg[4..]))))
-                }
+                (msg, _) if msg.starts_with(b"err:") => Err(Failure::Unsuitable(format!(
+                    "in a user namespace: {}",
+                    String::from_utf8_lossy(&msg[4..])
+                ))),
                 (msg, _) => Err(Failure::Unsuitable(format!(
                     "user namespace helper gave no handle ({} bytes: {:?})",
                     n,
@@ -80,7 +89,12 @@ pub(crate) fn seal(target: &Target<'_>, modes: &[LayerMode]) -> Result<OwnedFd, 
 
 /// Runs in the forked helper: become root of a fresh user namespace, then
 /// build the overlay exactly as the privileged strategy does.
-fn helper(target: &Target<'_>, modes: &[LayerMode], uid_map: &str, gid_map: &str) -> Result<OwnedFd, Failure> {
+fn helper(
+    target: &Target<'_>,
+    modes: &[LayerMode],
+    uid_map: &str,
+    gid_map: &str,
+) -> Result<OwnedFd, Failure> {
     sys::unshare_user_and_mount_ns()?;
     // setgroups must be denied before an unprivileged process may write its
     // gid_map (Linux 3.19, CVE-2014-8989).
@@ -91,10 +105,20 @@ fn helper(target: &Target<'_>, modes: &[LayerMode], uid_map: &str, gid_map: &str
     // (new) mount namespace; the fd we inherited points into the old one
     // ("failed to clone lowerpath", EINVAL). Look the directory up again here
     // and make sure it is still the very same directory.
-    let dir = sys::open(target.dir_path, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+    let dir = sys::open(
+        target.dir_path,
+        OFlags::PATH | OFlags::DIRECTORY,
+        Mode::empty(),
+    )?;
     if !sys::same_inode(&sys::fstat(dir.as_fd())?, &sys::fstat(target.dir_fd)?) {
-        return Err(Failure::Unsuitable(format!("{} changed while sealing", target.dir_path.display())));
+        return Err(Failure::Unsuitable(format!(
+            "{} changed while sealing",
+            target.dir_path.display()
+        )));
     }
-    let here = Target { dir_fd: dir.as_fd(), ..*target };
+    let here = Target {
+        dir_fd: dir.as_fd(),
+        ..*target
+    };
     overlay::seal(&here, modes).map(|(fd, _)| fd)
 }

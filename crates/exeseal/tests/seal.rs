@@ -22,7 +22,10 @@ fn is_root() -> bool {
 macro_rules! require_root {
     () => {
         if !is_root() {
-            eprintln!("SKIP {}: needs root (overlayfs, /proc/<pid>/exe of other processes)", module_path!());
+            eprintln!(
+                "SKIP {}: needs root (overlayfs, /proc/<pid>/exe of other processes)",
+                module_path!()
+            );
             return;
         }
     };
@@ -35,7 +38,9 @@ macro_rules! require_root {
 fn retry_busy<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
     for _ in 0..100 {
         match f() {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
             other => return other,
         }
     }
@@ -55,16 +60,26 @@ impl Fixture {
     }
 
     fn with_prefix(prefix: &str) -> Self {
-        let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("tempdir");
         let bin = dir.path().join("probe");
         std::fs::copy(PROBE, &bin).expect("copy probe");
         let original = std::fs::read(&bin).unwrap();
-        Self { _dir: dir, bin, original }
+        Self {
+            _dir: dir,
+            bin,
+            original,
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
-        c.args(args).env_remove(exeseal::STRATEGIES_ENV).env_remove(exeseal::FAIL_ENV).env_remove(exeseal::REEXEC_ENV);
+        c.args(args)
+            .env_remove(exeseal::STRATEGIES_ENV)
+            .env_remove(exeseal::FAIL_ENV)
+            .env_remove(exeseal::REEXEC_ENV);
         c
     }
 
@@ -76,13 +91,20 @@ impl Fixture {
 
     fn assert_unchanged(&self) {
         let now = std::fs::read(&self.bin).unwrap();
-        assert!(now == self.original, "the original binary {} was modified!", self.bin.display());
+        assert!(
+            now == self.original,
+            "the original binary {} was modified!",
+            self.bin.display()
+        );
     }
 }
 
 fn json(out: &[u8]) -> serde_json::Value {
     let s = String::from_utf8_lossy(out);
-    let line = s.lines().next().unwrap_or_else(|| panic!("no output; got {s:?}"));
+    let line = s
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no output; got {s:?}"));
     serde_json::from_str(line).unwrap_or_else(|e| panic!("bad json {line:?}: {e}"))
 }
 
@@ -95,11 +117,16 @@ struct Running {
 impl Running {
     fn start(fx: &Fixture, args: &[&str]) -> Self {
         let mut cmd = fx.cmd(args);
-        cmd.arg("--wait").stdin(Stdio::piped()).stdout(Stdio::piped());
+        cmd.arg("--wait")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
         let mut child = retry_busy(|| cmd.spawn()).unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let report = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad report {line:?}: {e}"));
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let report =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad report {line:?}: {e}"));
         Self { child, report }
     }
 
@@ -119,7 +146,11 @@ fn attack(pid: u32) -> Vec<String> {
     let exe = format!("/proc/{pid}/exe");
     let mut seen = Vec::new();
     let mut try_open = |path: &str, how: &str, truncate: bool, read: bool| {
-        let r = std::fs::OpenOptions::new().write(true).read(read).truncate(truncate).open(path);
+        let r = std::fs::OpenOptions::new()
+            .write(true)
+            .read(read)
+            .truncate(truncate)
+            .open(path);
         match r {
             Ok(mut f) => {
                 // Some files accept open-for-write but refuse writes (sealed
@@ -136,11 +167,22 @@ fn attack(pid: u32) -> Vec<String> {
     try_open(&exe, "O_TRUNC", true, false);
     // The CVE-2019-5736 way: hold an O_PATH handle, reopen it for writing
     // through /proc/self/fd once the runtime has exited or exec'd.
-    let opath = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(&exe).unwrap();
-    try_open(&format!("/proc/self/fd/{}", opath.as_raw_fd()), "O_PATH-reopen", false, false);
+    let opath = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&exe)
+        .unwrap();
+    try_open(
+        &format!("/proc/self/fd/{}", opath.as_raw_fd()),
+        "O_PATH-reopen",
+        false,
+        false,
+    );
     for s in &seen {
         assert!(
-            ["EROFS", "EPERM", "ETXTBSY", "EACCES"].iter().any(|e| s.ends_with(e)),
+            ["EROFS", "EPERM", "ETXTBSY", "EACCES"]
+                .iter()
+                .any(|e| s.ends_with(e)),
             "unexpected attack result {s}"
         );
     }
@@ -158,16 +200,28 @@ fn each_strategy_runs_sealed_and_resists_overwrite() {
     for strategy in Strategy::DEFAULT_ORDER {
         let fx = Fixture::new();
         let run = Running::start(&fx, &["ensure", "--only", strategy.name()]);
-        assert_eq!(run.report["protection"], strategy.name(), "{strategy}: {}", run.report);
+        assert_eq!(
+            run.report["protection"],
+            strategy.name(),
+            "{strategy}: {}",
+            run.report
+        );
         let copied = run.report["bytes_copied"].as_u64().unwrap();
         if !strategy.is_private_copy() {
             assert_eq!(copied, 0, "{strategy} must not copy");
         } else {
-            assert_eq!(copied, fx.original.len() as u64, "{strategy} copies the whole binary");
+            assert_eq!(
+                copied,
+                fx.original.len() as u64,
+                "{strategy} copies the whole binary"
+            );
         }
         // The running image is the original program, byte for byte.
         let image = std::fs::read(format!("/proc/{}/exe", run.pid())).unwrap();
-        assert!(image == fx.original, "{strategy}: sealed image differs from the binary");
+        assert!(
+            image == fx.original,
+            "{strategy}: sealed image differs from the binary"
+        );
         let errnos = attack(run.pid());
         eprintln!("{strategy}: attack results {errnos:?}");
         run.finish();
@@ -182,13 +236,29 @@ fn attack_succeeds_without_protection() {
     let fx = Fixture::new();
     // `probe exit` never seals; run a copy that blocks so the attack can hold
     // an O_PATH handle, then reopen it once the process is gone.
-    let status = retry_busy(|| Command::new(&fx.bin).arg("status").stdout(Stdio::null()).status()).unwrap();
+    let status = retry_busy(|| {
+        Command::new(&fx.bin)
+            .arg("status")
+            .stdout(Stdio::null())
+            .status()
+    })
+    .unwrap();
     assert!(status.success());
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(&fx.bin).unwrap();
-    let mut w = std::fs::OpenOptions::new().write(true).open(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&fx.bin)
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .unwrap();
     w.write_all(b"\x7fPWNED").unwrap();
     drop(w);
-    assert!(std::fs::read(&fx.bin).unwrap() != fx.original, "unprotected binary should be writable");
+    assert!(
+        std::fs::read(&fx.bin).unwrap() != fx.original,
+        "unprotected binary should be writable"
+    );
 }
 
 #[test]
@@ -197,8 +267,15 @@ fn overlay_handles_special_characters_in_every_layer_form() {
     let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     for form in ["fd-shared", "fd", "path", "string"] {
         let fx = Fixture::with_prefix("exeseal a:b\\c ");
-        let out = fx.run(&["ensure", "--only", "overlayfs"], &[(exeseal::LAYERS_ENV, form)]);
-        assert!(out.status.success(), "{form}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = fx.run(
+            &["ensure", "--only", "overlayfs"],
+            &[(exeseal::LAYERS_ENV, form)],
+        );
+        assert!(
+            out.status.success(),
+            "{form}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(json(&out.stdout)["protection"], "overlayfs", "{form}");
         fx.assert_unchanged();
     }
@@ -207,15 +284,27 @@ fn overlay_handles_special_characters_in_every_layer_form() {
     let leftovers: Vec<_> = std::fs::read_dir("/tmp")
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".exeseal-layer-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".exeseal-layer-")
+        })
         .collect();
-    assert!(leftovers.is_empty(), "dummy layer dirs left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "dummy layer dirs left behind: {leftovers:?}"
+    );
 }
 
 /// The layer form `ensure --only overlayfs` used, from the debug log.
 fn accepted_layers(log: &str) -> Option<String> {
-    let line = log.lines().find(|l| l.contains("overlayfs: layers accepted"))?;
-    ["\"fd-shared\"", "\"fd\"", "\"path\"", "\"string\""].iter().find(|f| line.contains(*f)).map(|f| f.trim_matches('"').to_owned())
+    let line = log
+        .lines()
+        .find(|l| l.contains("overlayfs: layers accepted"))?;
+    ["\"fd-shared\"", "\"fd\"", "\"path\"", "\"string\""]
+        .iter()
+        .find(|f| line.contains(*f))
+        .map(|f| f.trim_matches('"').to_owned())
 }
 
 #[test]
@@ -248,30 +337,78 @@ fn shared_dummy_layer_only_when_empty_and_root_only() {
         // A binary in /run: its directory contains the shared one (ELOOP).
         overlapping = step_with("overlapping", "fd-shared,fd", "/run/probe"),
     );
-    let out = retry_busy(|| Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output()).unwrap();
-    assert_ne!(out.status.code(), Some(99), "mount failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = retry_busy(|| {
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .output()
+    })
+    .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(99),
+        "mount failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let section = |name: &str| -> (String, Option<i32>) {
-        let body = text.split(&format!("@@ {name}\n")).nth(1).unwrap_or_else(|| panic!("no step {name}:\n{text}"));
+        let body = text
+            .split(&format!("@@ {name}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no step {name}:\n{text}"));
         let (log, rest) = body.split_once("@@ rc ").unwrap();
-        (log.to_owned(), rest.lines().next().and_then(|c| c.trim().parse().ok()))
+        (
+            log.to_owned(),
+            rest.lines().next().and_then(|c| c.trim().parse().ok()),
+        )
     };
     let (log, rc) = section("created");
-    assert_eq!((rc, accepted_layers(&log).as_deref()), (Some(0), Some("fd-shared")), "{log}");
-    assert!(text.contains("@@ mode 0 555"), "created root-owned, mode 0555:\n{text}");
+    assert_eq!(
+        (rc, accepted_layers(&log).as_deref()),
+        (Some(0), Some("fd-shared")),
+        "{log}"
+    );
+    assert!(
+        text.contains("@@ mode 0 555"),
+        "created root-owned, mode 0555:\n{text}"
+    );
     let (log, rc) = section("nonempty-default");
-    assert_eq!((rc, accepted_layers(&log).as_deref()), (Some(0), Some("fd")), "non-empty: anonymous tmpfs instead\n{log}");
-    assert!(log.contains("/run/exeseal/empty") && log.contains("not empty"), "says why: {log}");
-    for (name, why) in [("nonempty-only", "not empty"), ("writable-only", "mode 775"), ("parent-only", "uid 1")] {
+    assert_eq!(
+        (rc, accepted_layers(&log).as_deref()),
+        (Some(0), Some("fd")),
+        "non-empty: anonymous tmpfs instead\n{log}"
+    );
+    assert!(
+        log.contains("/run/exeseal/empty") && log.contains("not empty"),
+        "says why: {log}"
+    );
+    for (name, why) in [
+        ("nonempty-only", "not empty"),
+        ("writable-only", "mode 775"),
+        ("parent-only", "uid 1"),
+    ] {
         let (log, rc) = section(name);
         assert_eq!(rc, Some(1), "{name} must be refused:\n{log}");
-        assert!(log.contains(why), "{name}: reason should mention {why:?}:\n{log}");
+        assert!(
+            log.contains(why),
+            "{name}: reason should mention {why:?}:\n{log}"
+        );
     }
     let (log, rc) = section("restored");
-    assert_eq!((rc, accepted_layers(&log).as_deref()), (Some(0), Some("fd-shared")), "{log}");
+    assert_eq!(
+        (rc, accepted_layers(&log).as_deref()),
+        (Some(0), Some("fd-shared")),
+        "{log}"
+    );
     let (log, rc) = section("overlapping");
-    assert_eq!((rc, accepted_layers(&log).as_deref()), (Some(0), Some("fd")), "overlap: anonymous tmpfs instead\n{log}");
-    assert!(log.contains("ELOOP") || log.contains("Too many levels"), "says why: {log}");
+    assert_eq!(
+        (rc, accepted_layers(&log).as_deref()),
+        (Some(0), Some("fd")),
+        "overlap: anonymous tmpfs instead\n{log}"
+    );
+    assert!(
+        log.contains("ELOOP") || log.contains("Too many levels"),
+        "says why: {log}"
+    );
     fx.assert_unchanged();
 }
 
@@ -303,16 +440,37 @@ fn falls_back_in_order_under_injected_failure() {
     ];
     for (fail, expect) in cases {
         let out = fx.run(&["ensure"], &[(exeseal::FAIL_ENV, fail)]);
-        assert!(out.status.success(), "{fail}: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(json(&out.stdout)["protection"], expect, "with {fail} failing");
+        assert!(
+            out.status.success(),
+            "{fail}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            json(&out.stdout)["protection"],
+            expect,
+            "with {fail} failing"
+        );
     }
-    let out = fx.run(&["ensure"], &[(exeseal::FAIL_ENV, "overlayfs,userns-overlayfs,memfd,tmpfile,unlinked-temp")]);
-    assert_eq!(out.status.code(), Some(1), "must refuse, not run unprotected");
+    let out = fx.run(
+        &["ensure"],
+        &[(
+            exeseal::FAIL_ENV,
+            "overlayfs,userns-overlayfs,memfd,tmpfile,unlinked-temp",
+        )],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "must refuse, not run unprotected"
+    );
     assert!(out.stdout.is_empty(), "must not have run the program");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "one-line error: {err}");
     for s in Strategy::DEFAULT_ORDER {
-        assert!(err.contains(&format!("{}: ", s.name())), "error must name {s}: {err}");
+        assert!(
+            err.contains(&format!("{}: ", s.name())),
+            "error must name {s}: {err}"
+        );
     }
     assert!(err.contains("refusing to run unprotected"), "{err}");
 }
@@ -329,13 +487,31 @@ fn noexec_temp_dirs_are_skipped_with_reason() {
         fx.bin.display()
     );
     // The binary itself lives under /tmp: bind it out first.
-    let keep = tempfile::Builder::new().prefix("exeseal-keep.").tempdir_in("/var/lib").unwrap();
+    let keep = tempfile::Builder::new()
+        .prefix("exeseal-keep.")
+        .tempdir_in("/var/lib")
+        .unwrap();
     let bin = keep.path().join("probe");
     std::fs::copy(&fx.bin, &bin).unwrap();
     let script = script.replace(fx.bin.to_str().unwrap(), bin.to_str().unwrap());
-    let out = retry_busy(|| Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output()).unwrap();
-    assert_ne!(out.status.code(), Some(99), "mount failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = retry_busy(|| {
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .output()
+    })
+    .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(99),
+        "mount failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = json(&out.stdout);
     assert_eq!(report["chosen"], serde_json::Value::Null);
     let text = report["attempts"].to_string();
@@ -353,7 +529,9 @@ fn have_setpriv() -> bool {
 /// `setpriv` to nobody: an unprivileged caller.
 fn as_nobody(program: &std::path::Path) -> Command {
     let mut c = Command::new("setpriv");
-    c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]).arg(program).env("TMPDIR", "/tmp");
+    c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(program)
+        .env("TMPDIR", "/tmp");
     c
 }
 
@@ -373,34 +551,57 @@ fn nobody_setup() -> Option<(std::sync::MutexGuard<'static, ()>, Fixture)> {
 #[test]
 fn unprivileged_caller_seals_zero_copy_in_a_user_namespace() {
     require_root!();
-    let Some((_serial, fx)) = nobody_setup() else { return };
+    let Some((_serial, fx)) = nobody_setup() else {
+        return;
+    };
     let out = retry_busy(|| as_nobody(&fx.bin).arg("probe").output()).unwrap();
     let report = json(&out.stdout);
     let first = &report["attempts"][0];
     assert_eq!(first["strategy"], "overlayfs");
-    assert!(first["error"].as_str().unwrap().contains("EPERM"), "direct overlay needs privilege: {report}");
+    assert!(
+        first["error"].as_str().unwrap().contains("EPERM"),
+        "direct overlay needs privilege: {report}"
+    );
     assert_eq!(report["chosen"], "userns-overlayfs", "{report}");
     assert_eq!(report["bytes_copied"], 0);
 
     // Sealed and running as nobody; attacked by another process of nobody.
     let mut cmd = as_nobody(&fx.bin);
-    cmd.args(["ensure", "--wait"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    cmd.args(["ensure", "--wait"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
     let mut child = retry_busy(|| cmd.spawn()).unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let r: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(r["protection"], "userns-overlayfs", "{r}");
     let pid = r["pid"].as_u64().unwrap();
     let attack = Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "sh", "-c"])
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+        ])
         .arg(format!("exec 3<>/proc/{pid}/exe"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&attack.stderr);
-    assert!(!attack.status.success() && err.contains("Read-only file system"), "expected EROFS: {err}");
+    assert!(
+        !attack.status.success() && err.contains("Read-only file system"),
+        "expected EROFS: {err}"
+    );
     // The namespace helper was reaped: the sealed process has no children.
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
-    assert!(children.trim().is_empty(), "helper process left behind: {children}");
+    assert!(
+        children.trim().is_empty(),
+        "helper process left behind: {children}"
+    );
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
     assert!(child.wait().unwrap().success());
     fx.assert_unchanged();
@@ -432,7 +633,9 @@ impl Drop for Sysctl {
 #[test]
 fn forbidden_user_namespaces_fall_back_to_memfd_with_reason() {
     require_root!();
-    let Some((_serial, fx)) = nobody_setup() else { return };
+    let Some((_serial, fx)) = nobody_setup() else {
+        return;
+    };
     let Some(_guard) = Sysctl::set("/proc/sys/user/max_user_namespaces", "0") else {
         eprintln!("SKIP: cannot set user.max_user_namespaces");
         return;
@@ -441,14 +644,26 @@ fn forbidden_user_namespaces_fall_back_to_memfd_with_reason() {
     let report = json(&out.stdout);
     let userns = &report["attempts"][1];
     assert_eq!(userns["strategy"], "userns-overlayfs", "{report}");
-    assert!(userns["error"].as_str().unwrap().contains("max_user_namespaces=0"), "{report}");
+    assert!(
+        userns["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_user_namespaces=0"),
+        "{report}"
+    );
     assert_eq!(report["chosen"], "memfd", "{report}");
 }
 
 /// Exec `path` with `args` from a file the test holds open: `/proc/<us>/fd/N`.
 fn exec_via_fd(fd: &impl AsRawFd, args: &[&str]) -> Output {
-    let mut c = Command::new(format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()));
-    c.args(args).env_remove(exeseal::REEXEC_ENV).env_remove(exeseal::STRATEGIES_ENV);
+    let mut c = Command::new(format!(
+        "/proc/{}/fd/{}",
+        std::process::id(),
+        fd.as_raw_fd()
+    ));
+    c.args(args)
+        .env_remove(exeseal::REEXEC_ENV)
+        .env_remove(exeseal::STRATEGIES_ENV);
     retry_busy(|| c.output()).unwrap()
 }
 
@@ -457,7 +672,11 @@ fn detects_sealed_memfd_but_not_unsealed_or_plain() {
     require_root!();
     let fx = Fixture::new();
     let src = std::fs::File::open(&fx.bin).unwrap();
-    let sealed = exeseal::clone_binary("test-sealed", exeseal::Source::Fd(std::os::fd::AsFd::as_fd(&src))).unwrap();
+    let sealed = exeseal::clone_binary(
+        "test-sealed",
+        exeseal::Source::Fd(std::os::fd::AsFd::as_fd(&src)),
+    )
+    .unwrap();
     assert!(exeseal::is_sealed(std::os::fd::AsFd::as_fd(&sealed)).unwrap());
 
     let out = exec_via_fd(&sealed, &["status"]);
@@ -469,7 +688,8 @@ fn detects_sealed_memfd_but_not_unsealed_or_plain() {
     assert_eq!(r["bytes_copied"], 0);
 
     // An unsealed memfd with the same bytes is not protection.
-    let unsealed = rustix::fs::memfd_create("test-unsealed", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    let unsealed =
+        rustix::fs::memfd_create("test-unsealed", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
     let mut f = std::fs::File::from(unsealed);
     f.write_all(&fx.original).unwrap();
     rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o755)).unwrap();
@@ -478,7 +698,12 @@ fn detects_sealed_memfd_but_not_unsealed_or_plain() {
     let ro = std::fs::File::open(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
     drop(f);
     let out = exec_via_fd(&ro, &["status"]);
-    assert_eq!(json(&out.stdout)["protection"], serde_json::Value::Null, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        json(&out.stdout)["protection"],
+        serde_json::Value::Null,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A plain file is not protection either.
     let out = fx.run(&["status"], &[]);
@@ -486,7 +711,12 @@ fn detects_sealed_memfd_but_not_unsealed_or_plain() {
 
     // Hardened mode does not accept a shared sealed memfd: it makes its own copy.
     let out = exec_via_fd(&sealed, &["ensure", "--hardened"]);
-    assert_eq!(json(&out.stdout)["protection"], "memfd", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        json(&out.stdout)["protection"],
+        "memfd",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -496,8 +726,16 @@ fn ensure_sealed_reexecs_exactly_once() {
     let out = fx.run(&["ensure"], &[("EXESEAL_LOG", "exeseal=debug")]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
-    assert_eq!(log.matches("re-executing from sealed handle").count(), 1, "{log}");
-    assert_eq!(log.matches("running from a sealed binary").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("re-executing from sealed handle").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("running from a sealed binary").count(),
+        1,
+        "{log}"
+    );
     let r = json(&out.stdout);
     assert_eq!(r["protection"], "overlayfs");
     assert_eq!(r["token_in_env"], false, "token must not leak to children");
@@ -513,7 +751,11 @@ fn forged_or_stale_token_is_refused_not_trusted() {
     let forged = format!("1:memfd:{}:{}:0", st.dev(), st.ino());
     for token in [forged.as_str(), "garbage"] {
         let out = fx.run(&["ensure"], &[(exeseal::REEXEC_ENV, token)]);
-        assert_eq!(out.status.code(), Some(1), "token {token:?} must be refused");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "token {token:?} must be refused"
+        );
         assert!(out.stdout.is_empty());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("refusing to loop"), "{err}");
@@ -529,21 +771,33 @@ fn strategies_env_and_bad_values() {
     let out = fx.run(&["ensure"], &[(exeseal::STRATEGIES_ENV, "none")]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("EXESEAL_STRATEGIES=none") && err.contains("unknown sealing strategy"), "{err}");
+    assert!(
+        err.contains("EXESEAL_STRATEGIES=none") && err.contains("unknown sealing strategy"),
+        "{err}"
+    );
 }
 
 #[test]
 fn dmz_execs_argv_passes_env_and_reports_failures() {
     let dmz = exeseal::dmz::elf();
-    assert!(!dmz.is_empty() && dmz.len() <= 1024, "dmz is {} bytes, target <= 1 KiB", dmz.len());
+    assert!(
+        !dmz.is_empty() && dmz.len() <= 1024,
+        "dmz is {} bytes, target <= 1 KiB",
+        dmz.len()
+    );
     let fx = Fixture::new();
     let out = fx.run(&["dmz-exec", "/bin/echo", "through", "dmz"], &[]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "through dmz\n");
     let out = fx.run(&["dmz-exec", "/usr/bin/env"], &[("DMZ_TEST_VAR", "kept")]);
-    assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l == "DMZ_TEST_VAR=kept"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l == "DMZ_TEST_VAR=kept"));
     let out = fx.run(&["dmz-exec", "/nonexistent/prog"], &[]);
     assert_eq!(out.status.code(), Some(127));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "exec /nonexistent/prog: no such file or directory\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "exec /nonexistent/prog: no such file or directory\n"
+    );
 }
 
 #[test]
@@ -561,10 +815,19 @@ fn forged_tmpfile_token_on_an_unsealed_memfd_is_refused() {
     let st = ro.metadata().unwrap();
     for strategy in ["tmpfile", "unlinked-temp", "memfd"] {
         let token = format!("1:{strategy}:{}:{}:0", st.dev(), st.ino());
-        let mut c = Command::new(format!("/proc/{}/fd/{}", std::process::id(), ro.as_raw_fd()));
-        c.args(["ensure", "--hardened"]).env(exeseal::REEXEC_ENV, &token);
+        let mut c = Command::new(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            ro.as_raw_fd()
+        ));
+        c.args(["ensure", "--hardened"])
+            .env(exeseal::REEXEC_ENV, &token);
         let out = retry_busy(|| c.output()).unwrap();
-        assert_eq!(out.status.code(), Some(1), "{strategy} token on a writable memfd must be refused");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{strategy} token on a writable memfd must be refused"
+        );
         assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to loop"));
     }
 }
@@ -592,11 +855,36 @@ if out=$(_EXESEAL_REEXEC="$tok" rw/probe ensure --only overlayfs 2>&1); then ech
 "#,
         base = base.display()
     );
-    let out = retry_busy(|| Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output()).unwrap();
+    let out = retry_busy(|| {
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .output()
+    })
+    .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    let line = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).unwrap_or_else(|| panic!("no {k} in {text}")).to_string();
-    assert_eq!(json(line("sealed=").as_bytes())["protection"], "already-sealed-overlay", "{text}");
-    assert_eq!(json(line("robind=").as_bytes())["protection"], serde_json::Value::Null, "{text}");
-    assert!(line("forged=").starts_with("refused") && line("forged=").contains("refusing to loop"), "{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in {text}"))
+            .to_string()
+    };
+    assert_eq!(
+        json(line("sealed=").as_bytes())["protection"],
+        "already-sealed-overlay",
+        "{text}"
+    );
+    assert_eq!(
+        json(line("robind=").as_bytes())["protection"],
+        serde_json::Value::Null,
+        "{text}"
+    );
+    assert!(
+        line("forged=").starts_with("refused") && line("forged=").contains("refusing to loop"),
+        "{text}"
+    );
 }

@@ -36,12 +36,21 @@ fn new_api(link: BorrowedFd<'_>, target: BorrowedFd<'_>, what: &str) -> Result<(
 
 /// Bind-mount `memfd` over the file `file` (an O_PATH handle of the very
 /// file that was copied); returns the API that worked.
-pub fn attach(memfd: BorrowedFd<'_>, file: BorrowedFd<'_>, api: MountApi, what: &str) -> Result<&'static str> {
+pub fn attach(
+    memfd: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    api: MountApi,
+    what: &str,
+) -> Result<&'static str> {
     let link = sys::open_magic_link(memfd, "memfd")?;
     let link = link.as_fd();
     match api {
-        MountApi::New => new_api(link, file, what).map(|()| "open_tree+move_mount").map_err(Into::into),
-        MountApi::Classic => sys::mount_bind_fds(link, file, what).map(|()| "mount(MS_BIND)").map_err(Into::into),
+        MountApi::New => new_api(link, file, what)
+            .map(|()| "open_tree+move_mount")
+            .map_err(Into::into),
+        MountApi::Classic => sys::mount_bind_fds(link, file, what)
+            .map(|()| "mount(MS_BIND)")
+            .map_err(Into::into),
         MountApi::Auto => match new_api(link, file, what) {
             Ok(()) => Ok("open_tree+move_mount"),
             Err(new_err) => {
@@ -63,9 +72,18 @@ pub fn verify_ours(target: &Target, memfd: BorrowedFd<'_>) -> Result<u64> {
         Top::Bind(b) if b.is_live() && b.owner == Some(want) => Ok(b.mnt_id),
         Top::Bind(b) => {
             // Something with our shape but not our fd: do not touch it.
-            bail!("{}: after mounting, the top mount is {} (expected /proc/{}/fd/{})", target.display(), b.describe(), want.0, want.1)
+            bail!(
+                "{}: after mounting, the top mount is {} (expected /proc/{}/fd/{})",
+                target.display(),
+                b.describe(),
+                want.0,
+                want.1
+            )
         }
-        Top::Plain { .. } | Top::Foreign(_) => bail!("{}: the bind mount did not appear on the path", target.display()),
+        Top::Plain { .. } | Top::Foreign(_) => bail!(
+            "{}: the bind mount did not appear on the path",
+            target.display()
+        ),
     }
 }
 
@@ -76,9 +94,15 @@ pub fn detach_if_ours(target: &Target, mnt_id: u64) -> Result<()> {
             sys::umount_fd(b.fd.as_fd(), "our memfd-bind mount")?;
             drop(b);
             match target.inspect()? {
-                Top::Plain { .. } => tracing::info!(path = %target.display(), mnt_id, "unmounted; the path is the original file again"),
-                Top::Bind(next) => tracing::warn!(path = %target.display(), mnt_id, below = %next.describe(), "unmounted ours; another memfd-bind mount is below it"),
-                Top::Foreign(l) => tracing::warn!(path = %target.display(), mnt_id, below = %l.to_string_lossy(), "unmounted ours; a foreign magic-link mount is below it"),
+                Top::Plain { .. } => {
+                    tracing::info!(path = %target.display(), mnt_id, "unmounted; the path is the original file again")
+                }
+                Top::Bind(next) => {
+                    tracing::warn!(path = %target.display(), mnt_id, below = %next.describe(), "unmounted ours; another memfd-bind mount is below it")
+                }
+                Top::Foreign(l) => {
+                    tracing::warn!(path = %target.display(), mnt_id, below = %l.to_string_lossy(), "unmounted ours; a foreign magic-link mount is below it")
+                }
             }
             Ok(())
         }
@@ -86,7 +110,9 @@ pub fn detach_if_ours(target: &Target, mnt_id: u64) -> Result<()> {
             let now = match &top {
                 Top::Bind(b) => b.describe(),
                 Top::Foreign(l) => format!("a magic-link mount to {}", l.to_string_lossy()),
-                Top::Plain { stx, .. } => format!("{} (mount {})", crate::target::kind(stx), stx.stx_mnt_id),
+                Top::Plain { stx, .. } => {
+                    format!("{} (mount {})", crate::target::kind(stx), stx.stx_mnt_id)
+                }
             };
             if crate::mountinfo::by_id(mnt_id)?.is_some() {
                 tracing::warn!(path = %target.display(), mnt_id, top = %now, "our mount is no longer the top mount on the path; leaving all mounts alone (ours will be stale: run --cleanup once the mounts above it are gone)");

@@ -27,7 +27,10 @@ pub struct Lock {
 /// `systemd-escape --path`: `/usr/bin/sealrun` -> `usr-bin-sealrun`.
 pub fn escape_path(p: &Path) -> String {
     let bytes = p.as_os_str().as_bytes();
-    let parts: Vec<&[u8]> = bytes.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+    let parts: Vec<&[u8]> = bytes
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
     if parts.is_empty() {
         return "-".to_string();
     }
@@ -36,7 +39,9 @@ pub fn escape_path(p: &Path) -> String {
         match b {
             b'/' => out.push('-'),
             b'.' if i == 0 => out.push_str("\\x2e"),
-            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'.' => out.push(b as char),
+            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'.' => {
+                out.push(b as char)
+            }
             b => out.push_str(&format!("\\x{b:02x}")),
         }
     }
@@ -48,7 +53,11 @@ pub fn lock_path(state_dir: &Path, served: &Path) -> PathBuf {
 }
 
 fn read_pid(fd: &OwnedFd, path: &Path) -> Option<u32> {
-    sys::read_to_string(fd.as_fd(), &path.to_string_lossy()).ok()?.trim().parse().ok()
+    sys::read_to_string(fd.as_fd(), &path.to_string_lossy())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl Lock {
@@ -70,8 +79,13 @@ impl Lock {
                     continue;
                 }
                 Err(e) if e.errno == Errno::WOULDBLOCK => {
-                    let pid = read_pid(&fd, &path).map_or("unknown pid".to_string(), |p| format!("pid {p}"));
-                    bail!("{}: already served by memfd-bind ({pid}, lock {})", served.display(), path.display());
+                    let pid = read_pid(&fd, &path)
+                        .map_or("unknown pid".to_string(), |p| format!("pid {p}"));
+                    bail!(
+                        "{}: already served by memfd-bind ({pid}, lock {})",
+                        served.display(),
+                        path.display()
+                    );
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -87,7 +101,11 @@ impl Lock {
             tracing::debug!(lock = %path.display(), "took the per-path lock");
             return Ok(Self { fd, path });
         }
-        bail!("{}: cannot take lock {} (it keeps being replaced)", served.display(), path.display())
+        bail!(
+            "{}: cannot take lock {} (it keeps being replaced)",
+            served.display(),
+            path.display()
+        )
     }
 
     /// The pid of the live daemon holding the lock for `served`, if any.
@@ -112,7 +130,10 @@ impl Drop for Lock {
     fn drop(&mut self) {
         // Unlink while still holding the lock, and only our own file.
         let what = self.path.to_string_lossy();
-        if let (Ok(ours), Ok(st)) = (sys::fstat(self.fd.as_fd(), &what), sys::stat(OsStr::new(self.path.as_os_str()))) {
+        if let (Ok(ours), Ok(st)) = (
+            sys::fstat(self.fd.as_fd(), &what),
+            sys::stat(OsStr::new(self.path.as_os_str())),
+        ) {
             if st.st_dev == ours.st_dev && st.st_ino == ours.st_ino {
                 if let Err(e) = sys::unlink(self.path.as_os_str()) {
                     tracing::warn!(error = %e, "cannot remove lock file");
@@ -128,9 +149,18 @@ mod tests {
 
     #[test]
     fn escapes_like_systemd_escape_path() {
-        assert_eq!(escape_path(Path::new("/usr/bin/sealrun")), "usr-bin-sealrun");
-        assert_eq!(escape_path(Path::new("//opt//my-app/x.bin/")), "opt-my\\x2dapp-x.bin");
-        assert_eq!(escape_path(Path::new("/.hidden/a b")), "\\x2ehidden-a\\x20b");
+        assert_eq!(
+            escape_path(Path::new("/usr/bin/sealrun")),
+            "usr-bin-sealrun"
+        );
+        assert_eq!(
+            escape_path(Path::new("//opt//my-app/x.bin/")),
+            "opt-my\\x2dapp-x.bin"
+        );
+        assert_eq!(
+            escape_path(Path::new("/.hidden/a b")),
+            "\\x2ehidden-a\\x20b"
+        );
         assert_eq!(escape_path(Path::new("/")), "-");
     }
 }

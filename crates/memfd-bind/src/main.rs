@@ -64,7 +64,12 @@ struct Cli {
     debug: bool,
 
     /// Directory of the per-path lock/pid files
-    #[arg(long, env = "MEMFD_BIND_STATE_DIR", default_value = "/run/memfd-bind", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "MEMFD_BIND_STATE_DIR",
+        default_value = "/run/memfd-bind",
+        value_name = "DIR"
+    )]
     state_dir: PathBuf,
 
     /// How to attach the mount (auto: new mount API, else mount(2))
@@ -78,7 +83,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = if cli.debug { tracing::Level::DEBUG } else { tracing::Level::INFO };
+    let level = if cli.debug {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(level)
@@ -89,7 +98,11 @@ fn main() -> ExitCode {
     if cli.status {
         return ExitCode::from(status(&cli));
     }
-    let result = if cli.cleanup { cleanup(&cli) } else { serve(&cli) };
+    let result = if cli.cleanup {
+        cleanup(&cli)
+    } else {
+        serve(&cli)
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -109,15 +122,19 @@ fn remove_stale(target: &Target) -> Result<(usize, Top)> {
     while removed < MAX_STALE {
         match target.inspect()? {
             Top::Bind(b) if !b.is_live() => {
-                sys::umount_fd(b.fd.as_fd(), "stale memfd-bind mount")
-                    .with_context(|| format!("{}: cannot remove stale {}", target.display(), b.describe()))?;
+                sys::umount_fd(b.fd.as_fd(), "stale memfd-bind mount").with_context(|| {
+                    format!("{}: cannot remove stale {}", target.display(), b.describe())
+                })?;
                 tracing::info!(path = %target.display(), mount = %b.describe(), "removed stale memfd-bind mount");
                 removed += 1;
             }
             top => return Ok((removed, top)),
         }
     }
-    bail!("{}: still covered by stale mounts after removing {MAX_STALE}", target.display())
+    bail!(
+        "{}: still covered by stale mounts after removing {MAX_STALE}",
+        target.display()
+    )
 }
 
 fn cleanup(cli: &Cli) -> Result<()> {
@@ -128,8 +145,12 @@ fn cleanup(cli: &Cli) -> Result<()> {
             path = %target.display(), pid = ?b.pid(),
             "served by a live daemon: leaving its mount (it unmounts on SIGTERM)"
         ),
-        _ if removed == 0 => tracing::info!(path = %target.display(), "no stale memfd-bind mounts: nothing to do"),
-        _ => tracing::info!(path = %target.display(), removed, "path is clear of stale memfd-bind mounts"),
+        _ if removed == 0 => {
+            tracing::info!(path = %target.display(), "no stale memfd-bind mounts: nothing to do")
+        }
+        _ => {
+            tracing::info!(path = %target.display(), removed, "path is clear of stale memfd-bind mounts")
+        }
     }
     Ok(())
 }
@@ -179,10 +200,16 @@ fn check_executable(target: &Target, top: &Top) -> Result<()> {
     match top {
         Top::Plain { stx, .. } => {
             if target::file_type(stx) != FileType::RegularFile {
-                bail!("{path}: is {}, expected an executable file", target::kind(stx));
+                bail!(
+                    "{path}: is {}, expected an executable file",
+                    target::kind(stx)
+                );
             }
             if stx.stx_mode & 0o111 == 0 {
-                bail!("{path}: is not executable (mode {:04o})", stx.stx_mode & 0o7777);
+                bail!(
+                    "{path}: is not executable (mode {:04o})",
+                    stx.stx_mode & 0o7777
+                );
             }
             if stx.stx_size == 0 {
                 bail!("{path}: is empty");
@@ -190,10 +217,16 @@ fn check_executable(target: &Target, top: &Top) -> Result<()> {
             Ok(())
         }
         Top::Bind(b) if b.is_live() => {
-            bail!("{path}: already served by memfd-bind (pid {})", b.pid().map_or("unknown".into(), |p| p.to_string()))
+            bail!(
+                "{path}: already served by memfd-bind (pid {})",
+                b.pid().map_or("unknown".into(), |p| p.to_string())
+            )
         }
         Top::Bind(_) => Ok(()), // stale: removed once we hold the lock
-        Top::Foreign(l) => bail!("{path}: covered by a bind mount of a magic link to {}", l.to_string_lossy()),
+        Top::Foreign(l) => bail!(
+            "{path}: covered by a bind mount of a magic link to {}",
+            l.to_string_lossy()
+        ),
     }
 }
 
@@ -207,7 +240,8 @@ fn serve(cli: &Cli) -> Result<()> {
 
     // Registered before the mount exists: a signal during setup is kept and
     // handled right after the mount is up, so it is never left behind.
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT]).context("cannot install signal handlers")?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT])
+        .context("cannot install signal handlers")?;
     let lock = Lock::acquire(&cli.state_dir, &target.path)?;
 
     let (removed, top) = remove_stale(&target)?;
@@ -215,7 +249,9 @@ fn serve(cli: &Cli) -> Result<()> {
         tracing::info!(path = %target.display(), removed, "removed stale mounts before serving");
     }
     check_executable(&target, &top)?;
-    let Top::Plain { fd: file, stx } = top else { bail!("{}: not a plain file", target.display()) };
+    let Top::Plain { fd: file, stx } = top else {
+        bail!("{}: not a plain file", target.display())
+    };
 
     // Copy exactly the file we will mount over: read it through its handle.
     let src = sys::reopen(file.as_fd(), OFlags::RDONLY, &target.path.to_string_lossy())?;
@@ -224,16 +260,28 @@ fn serve(cli: &Cli) -> Result<()> {
     drop(src);
     let copied = sys::fstat(memfd.as_fd(), "memfd")?.st_size as u64;
     if copied != stx.stx_size {
-        bail!("{}: copied {copied} bytes but the file has {} (changed while copying?)", target.display(), stx.stx_size);
+        bail!(
+            "{}: copied {copied} bytes but the file has {} (changed while copying?)",
+            target.display(),
+            stx.stx_size
+        );
     }
     if !exeseal::is_sealed(memfd.as_fd())? {
         bail!("{}: the memfd copy is not sealed", target.display());
     }
-    let memfd_link = sys::readlink_fd(sys::open_magic_link(memfd.as_fd(), "memfd")?.as_fd(), "memfd")?;
+    let memfd_link = sys::readlink_fd(
+        sys::open_magic_link(memfd.as_fd(), "memfd")?.as_fd(),
+        "memfd",
+    )?;
     tracing::debug!(memfd = %memfd_link.to_string_lossy(), fd = memfd.as_raw_fd(), bytes = copied, "sealed copy made");
 
-    let api = bind::attach(memfd.as_fd(), file.as_fd(), cli.mount_api, &target.path.to_string_lossy())
-        .with_context(|| format!("{}: cannot bind-mount the sealed copy", target.display()))?;
+    let api = bind::attach(
+        memfd.as_fd(),
+        file.as_fd(),
+        cli.mount_api,
+        &target.path.to_string_lossy(),
+    )
+    .with_context(|| format!("{}: cannot bind-mount the sealed copy", target.display()))?;
     drop(file);
     let mnt_id = match bind::verify_ours(&target, memfd.as_fd()) {
         Ok(id) => id,
@@ -252,7 +300,10 @@ fn serve(cli: &Cli) -> Result<()> {
         pid = sys::getpid(), lock = %lock.path.display(),
         "serving from a sealed memfd (F_SEAL_SEAL|SHRINK|GROW|WRITE); waiting for SIGTERM/SIGINT"
     );
-    notify::notify(&format!("READY=1\nSTATUS=serving {} (mount {mnt_id})", target.display()));
+    notify::notify(&format!(
+        "READY=1\nSTATUS=serving {} (mount {mnt_id})",
+        target.display()
+    ));
 
     let signal = signals.forever().next();
     tracing::info!(signal = ?signal, path = %target.display(), "signal caught: unmounting");
@@ -271,7 +322,14 @@ mod tests {
 
     #[test]
     fn cli_parses() {
-        let cli = Cli::try_parse_from(["memfd-bind", "--status", "--state-dir", "/tmp/s", "/usr/bin/x"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "memfd-bind",
+            "--status",
+            "--state-dir",
+            "/tmp/s",
+            "/usr/bin/x",
+        ])
+        .unwrap();
         assert!(cli.status && !cli.cleanup);
         assert_eq!(cli.state_dir, Path::new("/tmp/s"));
         assert!(Cli::try_parse_from(["memfd-bind", "--status", "--cleanup", "/x"]).is_err());

@@ -10,7 +10,9 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 /// Send `state` (e.g. `READY=1`) if we run under a service manager; a failure
 /// is logged, never fatal: serving matters more than telling.
 pub fn notify(state: &str) {
-    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
     let bytes = socket.as_bytes();
     let addr = match bytes.strip_prefix(b"@") {
         Some(abstract_name) => SocketAddr::from_abstract_name(abstract_name),
@@ -19,6 +21,8 @@ pub fn notify(state: &str) {
     let sent = addr.and_then(|addr| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &addr));
     match sent {
         Ok(_) => tracing::debug!(state, "notified the service manager"),
-        Err(e) => tracing::warn!(socket = %socket.to_string_lossy(), state, error = %e, "sd_notify failed"),
+        Err(e) => {
+            tracing::warn!(socket = %socket.to_string_lossy(), state, error = %e, "sd_notify failed")
+        }
     }
 }

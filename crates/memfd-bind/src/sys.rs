@@ -21,7 +21,11 @@ pub use exeseal::SysError;
 pub type Result<T> = std::result::Result<T, SysError>;
 
 pub fn error(op: impl Into<String>, target: impl Into<String>, errno: Errno) -> SysError {
-    SysError { op: op.into(), target: target.into(), errno }
+    SysError {
+        op: op.into(),
+        target: target.into(),
+        errno,
+    }
 }
 
 /// `fd N (what)`: the fd number alone means nothing in a log.
@@ -41,7 +45,8 @@ pub fn open(path: &OsStr, flags: OFlags) -> Result<OwnedFd> {
 }
 
 pub fn openat(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlags, what: &str) -> Result<OwnedFd> {
-    rfs::openat(dir, name, flags | OFlags::CLOEXEC, Mode::empty()).map_err(|e| error("openat", what, e))
+    rfs::openat(dir, name, flags | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| error("openat", what, e))
 }
 
 /// Create (or open) a regular file for read/write, never following a symlink.
@@ -57,12 +62,19 @@ pub fn create(path: &OsStr, mode: u32) -> Result<OwnedFd> {
 /// `statx(fd, "", AT_EMPTY_PATH)` with the mount id: of an O_PATH|O_NOFOLLOW
 /// handle this describes the symlink itself, not its target.
 pub fn statx(fd: BorrowedFd<'_>, what: &str) -> Result<Statx> {
-    rfs::statx(fd, "", AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS | StatxFlags::MNT_ID)
-        .map_err(|e| error("statx(STATX_MNT_ID)", fd_name(fd, what), e))
+    rfs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+    )
+    .map_err(|e| error("statx(STATX_MNT_ID)", fd_name(fd, what), e))
 }
 
 pub fn fstatfs_type(fd: BorrowedFd<'_>, what: &str) -> Result<rfs::FsWord> {
-    rfs::fstatfs(fd).map(|s| s.f_type).map_err(|e| error("fstatfs", fd_name(fd, what), e))
+    rfs::fstatfs(fd)
+        .map(|s| s.f_type)
+        .map_err(|e| error("fstatfs", fd_name(fd, what), e))
 }
 
 /// `readlinkat(fd, "")`: the target of the symlink an O_PATH|O_NOFOLLOW fd
@@ -76,22 +88,33 @@ pub fn readlink_fd(fd: BorrowedFd<'_>, what: &str) -> Result<OsString> {
 
 /// Re-open the object behind `fd` with other flags (through its magic link).
 pub fn reopen(fd: BorrowedFd<'_>, flags: OFlags, what: &str) -> Result<OwnedFd> {
-    rfs::open(fd_path(fd), flags | OFlags::CLOEXEC, Mode::empty()).map_err(|e| error("reopen", fd_name(fd, what), e))
+    rfs::open(fd_path(fd), flags | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| error("reopen", fd_name(fd, what), e))
 }
 
 /// Open the `/proc/self/fd/N` magic link of `fd` *itself* (O_PATH|O_NOFOLLOW):
 /// the procfs symlink, not the file it points to.
 pub fn open_magic_link(fd: BorrowedFd<'_>, what: &str) -> Result<OwnedFd> {
     let path = fd_path(fd);
-    rfs::open(&path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| error("open(O_PATH|O_NOFOLLOW)", format!("{path} ({what})"), e))
+    rfs::open(
+        &path,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| error("open(O_PATH|O_NOFOLLOW)", format!("{path} ({what})"), e))
 }
 
 /// `open_tree(fd, "", OPEN_TREE_CLONE|AT_EMPTY_PATH)`: a detached bind mount
 /// of exactly the object `fd` holds.
 pub fn open_tree_clone(fd: BorrowedFd<'_>, what: &str) -> Result<OwnedFd> {
-    rmount::open_tree(fd, "", OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH)
-        .map_err(|e| error("open_tree(OPEN_TREE_CLONE)", fd_name(fd, what), e))
+    rmount::open_tree(
+        fd,
+        "",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
+    )
+    .map_err(|e| error("open_tree(OPEN_TREE_CLONE)", fd_name(fd, what), e))
 }
 
 /// `move_mount(tree, "", target, "", F_EMPTY_PATH|T_EMPTY_PATH)`: attach a
@@ -104,13 +127,24 @@ pub fn move_mount_fds(tree: BorrowedFd<'_>, target: BorrowedFd<'_>, what: &str) 
         "",
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )
-    .map_err(|e| error("move_mount", format!("{} -> {}", fd_name(tree, "detached mount"), fd_name(target, what)), e))
+    .map_err(|e| {
+        error(
+            "move_mount",
+            format!(
+                "{} -> {}",
+                fd_name(tree, "detached mount"),
+                fd_name(target, what)
+            ),
+            e,
+        )
+    })
 }
 
 /// Classic `mount(/proc/self/fd/<src>, /proc/self/fd/<dst>, NULL, MS_BIND)`.
 pub fn mount_bind_fds(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, what: &str) -> Result<()> {
     let (s, d) = (fd_path(src), fd_path(dst));
-    rmount::mount_bind(&s, &d).map_err(|e| error("mount(MS_BIND)", format!("{s} -> {d} ({what})"), e))
+    rmount::mount_bind(&s, &d)
+        .map_err(|e| error("mount(MS_BIND)", format!("{s} -> {d} ({what})"), e))
 }
 
 /// Unmount the mount whose root `fd` holds, through its magic link.

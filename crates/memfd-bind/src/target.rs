@@ -66,7 +66,11 @@ impl BindMount {
             None => "an unknown magic link".to_string(),
         };
         match &self.link {
-            Some(l) => format!("mount {} of {owner} -> {}", self.mnt_id, l.to_string_lossy()),
+            Some(l) => format!(
+                "mount {} of {owner} -> {}",
+                self.mnt_id,
+                l.to_string_lossy()
+            ),
             None => format!("mount {} of {owner} (dead)", self.mnt_id),
         }
     }
@@ -106,12 +110,18 @@ impl Target {
         let mut cur = if input.is_absolute() {
             input.to_path_buf()
         } else {
-            std::env::current_dir().context("cannot read the current directory")?.join(input)
+            std::env::current_dir()
+                .context("cannot read the current directory")?
+                .join(input)
         };
         for _ in 0..MAX_SYMLINKS {
-            let name = cur.file_name().ok_or_else(|| anyhow!("{shown}: does not name a file"))?.to_os_string();
+            let name = cur
+                .file_name()
+                .ok_or_else(|| anyhow!("{shown}: does not name a file"))?
+                .to_os_string();
             let parent = cur.parent().unwrap_or(Path::new("/"));
-            let dir_path = std::fs::canonicalize(parent).map_err(|e| anyhow!("{shown}: directory {}: {e}", parent.display()))?;
+            let dir_path = std::fs::canonicalize(parent)
+                .map_err(|e| anyhow!("{shown}: directory {}: {e}", parent.display()))?;
             let dir = sys::open(dir_path.as_os_str(), OFlags::PATH | OFlags::DIRECTORY)
                 .map_err(|e| anyhow!("{shown}: {e}"))?;
             if sys::fstatfs_type(dir.as_fd(), "directory")? == PROC_SUPER_MAGIC {
@@ -119,7 +129,12 @@ impl Target {
             }
             let dir_mnt_id = sys::statx(dir.as_fd(), "directory")?.stx_mnt_id;
             let path = dir_path.join(&name);
-            let fd = match sys::openat(dir.as_fd(), &name, OFlags::PATH | OFlags::NOFOLLOW, &path.to_string_lossy()) {
+            let fd = match sys::openat(
+                dir.as_fd(),
+                &name,
+                OFlags::PATH | OFlags::NOFOLLOW,
+                &path.to_string_lossy(),
+            ) {
                 Ok(fd) => fd,
                 Err(e) if e.errno == Errno::NOENT && path != input => {
                     bail!("{shown}: no such file ({} does not exist)", path.display())
@@ -131,10 +146,19 @@ impl Target {
             if file_type(&stx) == FileType::Symlink && stx.stx_mnt_id == dir_mnt_id {
                 let link = PathBuf::from(sys::readlink_fd(fd.as_fd(), &path.to_string_lossy())?);
                 tracing::debug!(symlink = %path.display(), target = %link.display(), "following symlink");
-                cur = if link.is_absolute() { link } else { dir_path.join(link) };
+                cur = if link.is_absolute() {
+                    link
+                } else {
+                    dir_path.join(link)
+                };
                 continue;
             }
-            return Ok(Self { path, dir, dir_mnt_id, name });
+            return Ok(Self {
+                path,
+                dir,
+                dir_mnt_id,
+                name,
+            });
         }
         bail!("{shown}: too many levels of symbolic links")
     }
@@ -150,7 +174,12 @@ impl Target {
     /// Look at what is on top of the path now.
     pub fn inspect(&self) -> Result<Top> {
         let what = self.what();
-        let fd = match sys::openat(self.dir.as_fd(), &self.name, OFlags::PATH | OFlags::NOFOLLOW, &what) {
+        let fd = match sys::openat(
+            self.dir.as_fd(),
+            &self.name,
+            OFlags::PATH | OFlags::NOFOLLOW,
+            &what,
+        ) {
             Ok(fd) => fd,
             Err(e) if e.errno == Errno::NOENT => bail!("{what}: no such file"),
             Err(e) => return Err(e.into()),
@@ -161,7 +190,10 @@ impl Target {
             && file_type(&stx) == FileType::Symlink
             && sys::fstatfs_type(fd.as_fd(), &what)? == PROC_SUPER_MAGIC)
         {
-            return Ok(Top::Plain { fd, stx: Box::new(stx) });
+            return Ok(Top::Plain {
+                fd,
+                stx: Box::new(stx),
+            });
         }
         // A procfs symlink mounted on the path: a bind mount of a magic link.
         let owner = mountinfo::by_id(stx.stx_mnt_id)?.and_then(|m| mountinfo::magic_link_root(&m));
@@ -172,7 +204,12 @@ impl Target {
             Err(e) if e.errno == Errno::NOENT => None,
             Err(e) => return Err(e.into()),
         };
-        Ok(Top::Bind(BindMount { fd, mnt_id: stx.stx_mnt_id, owner, link }))
+        Ok(Top::Bind(BindMount {
+            fd,
+            mnt_id: stx.stx_mnt_id,
+            owner,
+            link,
+        }))
     }
 
     /// The final name, for the memfd's name (shown in /proc/<pid>/exe).

@@ -72,7 +72,10 @@ struct Out {
 
 impl Out {
     fn err_lines(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| !l.trim().is_empty()).collect()
+        self.stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
     }
 }
 
@@ -135,12 +138,24 @@ impl World {
         {
             let mut f = fs::File::create(&exe).unwrap();
             f.write_all(&original).unwrap();
-            f.set_permissions(fs::Permissions::from_mode(0o755)).unwrap();
+            f.set_permissions(fs::Permissions::from_mode(0o755))
+                .unwrap();
         }
         let notify_path = dir.join("notify.sock");
         let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
         let holder = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "--", "setpriv", "--pdeathsig", "KILL", "--", "sleep", "3600"])
+            .args([
+                "-m",
+                "--propagation",
+                "private",
+                "--",
+                "setpriv",
+                "--pdeathsig",
+                "KILL",
+                "--",
+                "sleep",
+                "3600",
+            ])
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn unshare (util-linux)");
@@ -159,14 +174,26 @@ impl World {
         // Wait until the holder really sits in its own mount namespace.
         let own = fs::read_link("/proc/self/ns/mnt").unwrap();
         let start = Instant::now();
-        while fs::read_link(format!("/proc/{}/ns/mnt", w.holder.id())).ok().is_none_or(|ns| ns == own) {
-            assert!(start.elapsed() < TIMEOUT, "unshare did not make a mount namespace");
-            assert!(w.holder.try_wait().unwrap().is_none(), "unshare exited early");
+        while fs::read_link(format!("/proc/{}/ns/mnt", w.holder.id()))
+            .ok()
+            .is_none_or(|ns| ns == own)
+        {
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "unshare did not make a mount namespace"
+            );
+            assert!(
+                w.holder.try_wait().unwrap().is_none(),
+                "unshare exited early"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         // And until its mounts are private (unshare remounts them after unsharing).
         while w.ns_mountinfo().lines().any(|l| l.contains(" shared:")) {
-            assert!(start.elapsed() < TIMEOUT, "namespace mounts did not become private");
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "namespace mounts did not become private"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         w
@@ -178,22 +205,34 @@ impl World {
 
     /// `path` as seen from inside the namespace.
     fn ns(&self, path: &Path) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/root{}", self.holder_pid(), path.display()))
+        PathBuf::from(format!(
+            "/proc/{}/root{}",
+            self.holder_pid(),
+            path.display()
+        ))
     }
 
     fn ns_mountinfo(&self) -> String {
-        fs::read_to_string(format!("/proc/{}/mountinfo", self.holder_pid())).expect("read namespace mountinfo")
+        fs::read_to_string(format!("/proc/{}/mountinfo", self.holder_pid()))
+            .expect("read namespace mountinfo")
     }
 
     /// mountinfo lines of mounts on `path` in the namespace.
     fn mounts_on(&self, path: &Path) -> Vec<String> {
         let p = path.to_str().unwrap();
-        self.ns_mountinfo().lines().filter(|l| l.split(' ').nth(4) == Some(p)).map(str::to_string).collect()
+        self.ns_mountinfo()
+            .lines()
+            .filter(|l| l.split(' ').nth(4) == Some(p))
+            .map(str::to_string)
+            .collect()
     }
 
     fn nsenter(&self) -> Command {
         let mut c = Command::new("nsenter");
-        c.arg("-t").arg(self.holder_pid().to_string()).arg("-m").arg("--");
+        c.arg("-t")
+            .arg(self.holder_pid().to_string())
+            .arg("-m")
+            .arg("--");
         c.stdin(Stdio::null());
         c
     }
@@ -211,25 +250,38 @@ impl World {
 
     fn run_with(&mut self, state: &Path, cwd: Option<&Path>, args: &[&str]) -> Out {
         self.runs += 1;
-        let (o, e) = (self.dir.join(format!("run{}.out", self.runs)), self.dir.join(format!("run{}.err", self.runs)));
+        let (o, e) = (
+            self.dir.join(format!("run{}.out", self.runs)),
+            self.dir.join(format!("run{}.err", self.runs)),
+        );
         let mut cmd = Command::new("nsenter");
         cmd.arg("-t").arg(self.holder_pid().to_string()).arg("-m");
         if let Some(cwd) = cwd {
             cmd.arg(format!("--wd={}", cwd.display()));
         }
         cmd.arg("--").stdin(Stdio::null());
-        cmd.args(["setpriv", "--pdeathsig", "KILL", "--", BIN, "--state-dir"]).arg(state).args(args);
-        cmd.stdout(fs::File::create(&o).unwrap()).stderr(fs::File::create(&e).unwrap());
+        cmd.args(["setpriv", "--pdeathsig", "KILL", "--", BIN, "--state-dir"])
+            .arg(state)
+            .args(args);
+        cmd.stdout(fs::File::create(&o).unwrap())
+            .stderr(fs::File::create(&e).unwrap());
         let mut child = cmd.spawn().expect("spawn nsenter");
         let st = match wait_timeout(&mut child, TIMEOUT) {
             Some(st) => st,
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("memfd-bind {args:?} did not finish in time; stderr: {}", fs::read_to_string(&e).unwrap_or_default());
+                panic!(
+                    "memfd-bind {args:?} did not finish in time; stderr: {}",
+                    fs::read_to_string(&e).unwrap_or_default()
+                );
             }
         };
-        Out { code: st.code(), stdout: fs::read_to_string(&o).unwrap(), stderr: fs::read_to_string(&e).unwrap() }
+        Out {
+            code: st.code(),
+            stdout: fs::read_to_string(&o).unwrap(),
+            stderr: fs::read_to_string(&e).unwrap(),
+        }
     }
 
     fn status(&mut self, path: &Path) -> Out {
@@ -241,9 +293,12 @@ impl World {
         self.runs += 1;
         let log = self.dir.join(format!("daemon{}.log", self.runs));
         let mut cmd = self.nsenter();
-        cmd.args(["setpriv", "--pdeathsig", "KILL", "--", BIN, "--state-dir"]).arg(&self.state).args(args);
+        cmd.args(["setpriv", "--pdeathsig", "KILL", "--", BIN, "--state-dir"])
+            .arg(&self.state)
+            .args(args);
         cmd.env("NOTIFY_SOCKET", &self.notify_path);
-        cmd.stdout(Stdio::null()).stderr(fs::File::create(&log).unwrap());
+        cmd.stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap());
         let child = cmd.spawn().expect("spawn daemon");
         self.daemons.push(Daemon { child, log });
         self.daemons.len() - 1
@@ -260,7 +315,9 @@ impl World {
 
     fn wait_ready(&mut self, i: usize) {
         let start = Instant::now();
-        self.notify.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        self.notify
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let mut buf = [0u8; 4096];
         loop {
             match self.notify.recv(&mut buf) {
@@ -273,7 +330,11 @@ impl World {
             if let Some(st) = d.child.try_wait().unwrap() {
                 panic!("daemon exited before READY=1 ({st}); log:\n{}", d.log());
             }
-            assert!(start.elapsed() < TIMEOUT, "no READY=1 from daemon; log:\n{}", d.log());
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "no READY=1 from daemon; log:\n{}",
+                d.log()
+            );
         }
     }
 
@@ -282,7 +343,11 @@ impl World {
     fn exec(&self, path: &Path) -> std::io::Result<Child> {
         let mut tries = 0;
         loop {
-            match Command::new(self.ns(path)).arg("30").stdin(Stdio::null()).spawn() {
+            match Command::new(self.ns(path))
+                .arg("30")
+                .stdin(Stdio::null())
+                .spawn()
+            {
                 Err(e) if e.raw_os_error() == Some(26) && tries < 50 => {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(20));
@@ -293,12 +358,15 @@ impl World {
     }
 
     fn bytes_in_ns(&self, path: &Path) -> Vec<u8> {
-        fs::read(self.ns(path)).unwrap_or_else(|e| panic!("read {} in namespace: {e}", path.display()))
+        fs::read(self.ns(path))
+            .unwrap_or_else(|e| panic!("read {} in namespace: {e}", path.display()))
     }
 
     fn state_files(&self) -> Vec<String> {
         match fs::read_dir(&self.state) {
-            Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -306,8 +374,14 @@ impl World {
     /// The test's own namespace never sees a mount on the served file.
     fn assert_host_untouched(&self) {
         let own = fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!own.contains(self.dir.to_str().unwrap()), "a mount leaked into the test's namespace:\n{own}");
-        assert!(fs::read(&self.exe).unwrap() == self.original, "the file itself changed");
+        assert!(
+            !own.contains(self.dir.to_str().unwrap()),
+            "a mount leaked into the test's namespace:\n{own}"
+        );
+        assert!(
+            fs::read(&self.exe).unwrap() == self.original,
+            "the file itself changed"
+        );
     }
 }
 
@@ -327,15 +401,25 @@ impl Drop for World {
 fn assert_served(w: &mut World, pid: u32) {
     let st = w.status(&w.exe.clone());
     assert_eq!(st.code, Some(0), "status of a served path: {st:?}");
-    assert_eq!(st.stdout.trim(), format!("{}: served (pid {pid})", w.exe.display()));
+    assert_eq!(
+        st.stdout.trim(),
+        format!("{}: served (pid {pid})", w.exe.display())
+    );
 }
 
 fn assert_not_served(w: &mut World) {
     let st = w.status(&w.exe.clone());
     assert_eq!(st.code, Some(3), "status of an unserved path: {st:?}");
     assert_eq!(st.stdout.trim(), format!("{}: not served", w.exe.display()));
-    assert!(w.mounts_on(&w.exe).is_empty(), "mounts left: {:?}", w.mounts_on(&w.exe));
-    assert!(w.bytes_in_ns(&w.exe) == w.original, "the path does not show the original bytes");
+    assert!(
+        w.mounts_on(&w.exe).is_empty(),
+        "mounts left: {:?}",
+        w.mounts_on(&w.exe)
+    );
+    assert!(
+        w.bytes_in_ns(&w.exe) == w.original,
+        "the path does not show the original bytes"
+    );
 }
 
 /// Exec'ing the path runs a sealed memfd; returns the /proc/<pid>/exe link.
@@ -347,7 +431,10 @@ fn assert_exec_sealed(w: &World, path: &Path) -> String {
     let _ = child.kill();
     let _ = child.wait();
     let link = exe_link.to_string_lossy().into_owned();
-    assert!(link.starts_with("/memfd:memfd-bind:"), "process runs {link}, not the memfd");
+    assert!(
+        link.starts_with("/memfd:memfd-bind:"),
+        "process runs {link}, not the memfd"
+    );
     assert!(sealed, "/proc/<pid>/exe ({link}) is not a sealed memfd");
     link
 }
@@ -364,24 +451,47 @@ fn serves_a_sealed_copy_and_sigterm_restores_the_file() {
     assert_served(&mut w, pid);
     let mounts = w.mounts_on(&exe);
     assert_eq!(mounts.len(), 1, "one mount on the path: {mounts:?}");
-    assert!(mounts[0].contains(&format!(" /{pid}/fd/")) && mounts[0].contains(" - proc "), "{mounts:?}");
+    assert!(
+        mounts[0].contains(&format!(" /{pid}/fd/")) && mounts[0].contains(" - proc "),
+        "{mounts:?}"
+    );
     println!("served mount: {}", mounts[0]);
-    assert!(w.daemons[d].log().contains("open_tree+move_mount"), "auto uses the new mount API:\n{}", w.daemons[d].log());
+    assert!(
+        w.daemons[d].log().contains("open_tree+move_mount"),
+        "auto uses the new mount API:\n{}",
+        w.daemons[d].log()
+    );
     match systemd_escape(&exe) {
-        Some(escaped) => assert_eq!(w.state_files(), vec![format!("{escaped}.pid")], "lock file named like systemd-escape -p"),
+        Some(escaped) => assert_eq!(
+            w.state_files(),
+            vec![format!("{escaped}.pid")],
+            "lock file named like systemd-escape -p"
+        ),
         None => assert_eq!(w.state_files().len(), 1),
     }
 
     let link = assert_exec_sealed(&w, &exe);
     println!("exec of the served path runs {link} (sealed)");
-    assert!(w.bytes_in_ns(&exe) == w.original, "the sealed copy has the original bytes");
+    assert!(
+        w.bytes_in_ns(&exe) == w.original,
+        "the sealed copy has the original bytes"
+    );
 
     // Writing through the path must fail, however it is tried.
-    let refused = [ErrorKind::PermissionDenied, ErrorKind::ReadOnlyFilesystem, ErrorKind::ExecutableFileBusy];
+    let refused = [
+        ErrorKind::PermissionDenied,
+        ErrorKind::ReadOnlyFilesystem,
+        ErrorKind::ExecutableFileBusy,
+    ];
     match fs::OpenOptions::new().write(true).open(w.ns(&exe)) {
         Ok(mut f) => {
-            let e = f.write_all(b"pwned").expect_err("write to the served path succeeded");
-            println!("write to served path: open ok, write failed with {}", errno_name(&e));
+            let e = f
+                .write_all(b"pwned")
+                .expect_err("write to the served path succeeded");
+            println!(
+                "write to served path: open ok, write failed with {}",
+                errno_name(&e)
+            );
             assert!(refused.contains(&e.kind()), "unexpected write error {e}");
         }
         Err(e) => {
@@ -389,17 +499,36 @@ fn serves_a_sealed_copy_and_sigterm_restores_the_file() {
             assert!(refused.contains(&e.kind()), "unexpected open error {e}");
         }
     }
-    let e = fs::OpenOptions::new().write(true).truncate(true).open(w.ns(&exe)).expect_err("O_TRUNC open succeeded");
+    let e = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(w.ns(&exe))
+        .expect_err("O_TRUNC open succeeded");
     println!("O_TRUNC open of served path: {}", errno_name(&e));
     assert!(w.bytes_in_ns(&exe) == w.original);
     w.assert_host_untouched();
 
     w.daemons[d].signal(Signal::TERM);
     let st = w.daemons[d].wait();
-    assert_eq!(st.code(), Some(0), "SIGTERM exit; log:\n{}", w.daemons[d].log());
-    assert!(w.daemons[d].log().contains("the path is the original file again"), "{}", w.daemons[d].log());
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "SIGTERM exit; log:\n{}",
+        w.daemons[d].log()
+    );
+    assert!(
+        w.daemons[d]
+            .log()
+            .contains("the path is the original file again"),
+        "{}",
+        w.daemons[d].log()
+    );
     assert_not_served(&mut w);
-    assert!(w.state_files().is_empty(), "lock file left: {:?}", w.state_files());
+    assert!(
+        w.state_files().is_empty(),
+        "lock file left: {:?}",
+        w.state_files()
+    );
     w.assert_host_untouched();
 }
 
@@ -409,9 +538,18 @@ fn serves_a_sealed_copy_and_sigterm_restores_the_file() {
 fn served_sealrun_reports_already_sealed_and_copies_nothing() {
     require_root!();
     // target/<profile>/deps/<this test> -> target/<profile>/sealrun
-    let sealrun = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("sealrun");
+    let sealrun = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("sealrun");
     if !sealrun.exists() {
-        println!("SKIP: {} not built (make test builds the whole workspace first)", sealrun.display());
+        println!(
+            "SKIP: {} not built (make test builds the whole workspace first)",
+            sealrun.display()
+        );
         return;
     }
     let mut w = World::serving(&sealrun, "sealrun");
@@ -419,9 +557,18 @@ fn served_sealrun_reports_already_sealed_and_copies_nothing() {
     let d = w.start(&[], &exe);
     let pid = w.daemons[d].pid();
     assert_served(&mut w, pid);
-    let out = w.nsenter().arg(&exe).args(["seal-probe", "--format", "json"]).output().unwrap();
+    let out = w
+        .nsenter()
+        .arg(&exe)
+        .args(["seal-probe", "--format", "json"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(r["chosen"], "already-sealed-memfd", "{r}");
     assert_eq!(r["bytes_copied"], 0, "{r}");
@@ -442,7 +589,11 @@ fn sigkill_leaves_a_stale_mount_that_cleanup_removes() {
 
     let st = w.status(&exe);
     assert_eq!(st.code, Some(1), "status of a stale path: {st:?}");
-    assert!(st.stdout.starts_with(&format!("{}: stale (", exe.display())), "{st:?}");
+    assert!(
+        st.stdout
+            .starts_with(&format!("{}: stale (", exe.display())),
+        "{st:?}"
+    );
     assert!(st.stdout.contains(&format!("/proc/{pid}/fd/")), "{st:?}");
     assert_eq!(w.mounts_on(&exe).len(), 1);
 
@@ -452,9 +603,19 @@ fn sigkill_leaves_a_stale_mount_that_cleanup_removes() {
     });
     let exec_err = exec_err.expect_err("exec of a stale path succeeded");
     let open_err = fs::File::open(w.ns(&exe)).expect_err("open of a stale path succeeded");
-    println!("stale mount: exec gives {}, open gives {}", errno_name(&exec_err), errno_name(&open_err));
-    assert!(matches!(exec_err.raw_os_error(), Some(2 | 22)), "exec error {exec_err}");
-    assert!(matches!(open_err.raw_os_error(), Some(2 | 22)), "open error {open_err}");
+    println!(
+        "stale mount: exec gives {}, open gives {}",
+        errno_name(&exec_err),
+        errno_name(&open_err)
+    );
+    assert!(
+        matches!(exec_err.raw_os_error(), Some(2 | 22)),
+        "exec error {exec_err}"
+    );
+    assert!(
+        matches!(open_err.raw_os_error(), Some(2 | 22)),
+        "open error {open_err}"
+    );
 
     let c = w.run(&["--cleanup", exe.to_str().unwrap()]);
     assert_eq!(c.code, Some(0), "cleanup: {c:?}");
@@ -482,8 +643,19 @@ fn a_new_daemon_clears_a_stale_mount_before_serving() {
 
     let d2 = w.start(&[], &exe);
     let pid2 = w.daemons[d2].pid();
-    assert!(w.daemons[d2].log().contains("removed stale memfd-bind mount"), "{}", w.daemons[d2].log());
-    assert_eq!(w.mounts_on(&exe).len(), 1, "stale mount not replaced: {:?}", w.mounts_on(&exe));
+    assert!(
+        w.daemons[d2]
+            .log()
+            .contains("removed stale memfd-bind mount"),
+        "{}",
+        w.daemons[d2].log()
+    );
+    assert_eq!(
+        w.mounts_on(&exe).len(),
+        1,
+        "stale mount not replaced: {:?}",
+        w.mounts_on(&exe)
+    );
     assert_served(&mut w, pid2);
     assert_exec_sealed(&w, &exe);
     w.daemons[d2].signal(Signal::INT);
@@ -505,7 +677,13 @@ fn a_second_instance_is_refused() {
         assert_eq!(out.code, Some(1), "second daemon: {out:?}");
         let lines = out.err_lines();
         assert_eq!(lines.len(), 1, "one line: {out:?}");
-        assert!(lines[0].contains(&format!("{}: already served by memfd-bind (pid {pid}", exe.display())), "{out:?}");
+        assert!(
+            lines[0].contains(&format!(
+                "{}: already served by memfd-bind (pid {pid}",
+                exe.display()
+            )),
+            "{out:?}"
+        );
         assert_eq!(w.mounts_on(&exe).len(), 1, "mounts stacked");
     }
     assert!(!other_state.exists() || fs::read_dir(&other_state).unwrap().next().is_none());
@@ -523,19 +701,39 @@ fn a_second_instance_is_refused() {
             let ex = w.daemons[x].child.try_wait().unwrap();
             let ey = w.daemons[y].child.try_wait().unwrap();
             match (ex, ey) {
-                (Some(_), Some(_)) => panic!("round {round}: both exited:\n{}\n{}", w.daemons[x].log(), w.daemons[y].log()),
+                (Some(_), Some(_)) => panic!(
+                    "round {round}: both exited:\n{}\n{}",
+                    w.daemons[x].log(),
+                    w.daemons[y].log()
+                ),
                 (Some(st), None) => break (x, y, st),
                 (None, Some(st)) => break (y, x, st),
-                (None, None) => assert!(start.elapsed() < TIMEOUT, "round {round}: neither was refused"),
+                (None, None) => assert!(
+                    start.elapsed() < TIMEOUT,
+                    "round {round}: neither was refused"
+                ),
             }
             std::thread::sleep(Duration::from_millis(5));
         };
         let (lost, won, st) = loser;
-        assert_eq!(st.code(), Some(1), "round {round}: {}", w.daemons[lost].log());
+        assert_eq!(
+            st.code(),
+            Some(1),
+            "round {round}: {}",
+            w.daemons[lost].log()
+        );
         let log = w.daemons[lost].log();
-        assert!(log.contains("already served by memfd-bind"), "round {round}: {log}");
+        assert!(
+            log.contains("already served by memfd-bind"),
+            "round {round}: {log}"
+        );
         w.wait_ready(won);
-        assert_eq!(w.mounts_on(&exe).len(), 1, "round {round}: {:?}", w.mounts_on(&exe));
+        assert_eq!(
+            w.mounts_on(&exe).len(),
+            1,
+            "round {round}: {:?}",
+            w.mounts_on(&exe)
+        );
         let won_pid = w.daemons[won].pid();
         assert_served(&mut w, won_pid);
         w.daemons[won].signal(Signal::TERM);
@@ -572,15 +770,28 @@ fn bad_inputs_are_refused_and_leave_nothing_behind() {
         assert_eq!(out.code, Some(1), "{name}: {out:?}");
         let lines = out.err_lines();
         assert_eq!(lines.len(), 1, "{name}: one line of error: {out:?}");
-        assert!(lines[0].starts_with(&format!("memfd-bind: {}: ", path.display())), "{name}: names the input: {out:?}");
+        assert!(
+            lines[0].starts_with(&format!("memfd-bind: {}: ", path.display())),
+            "{name}: names the input: {out:?}"
+        );
         assert!(lines[0].contains(why), "{name}: says why ({why}): {out:?}");
         assert_eq!(w.ns_mountinfo(), before, "{name}: mounts changed");
-        assert!(w.state_files().is_empty(), "{name}: left {:?}", w.state_files());
+        assert!(
+            w.state_files().is_empty(),
+            "{name}: left {:?}",
+            w.state_files()
+        );
     }
     // The same, relative to the working directory: the error names it resolved.
     let out = w.run_in(&dir, &["a-dir"]);
     assert_eq!(out.code, Some(1), "{out:?}");
-    assert_eq!(out.err_lines(), vec![format!("memfd-bind: {}: is a directory, expected an executable file", dir.join("a-dir").display())]);
+    assert_eq!(
+        out.err_lines(),
+        vec![format!(
+            "memfd-bind: {}: is a directory, expected an executable file",
+            dir.join("a-dir").display()
+        )]
+    );
     // --status and --cleanup on bad paths: errors, not silence.
     let out = w.run(&["--status", dir.join("missing").to_str().unwrap()]);
     assert_eq!(out.code, Some(4), "{out:?}");
@@ -601,7 +812,10 @@ fn relative_paths_and_symlinks_resolve_to_the_real_file() {
 
     // A relative path is resolved against the working directory.
     let out = w.run_in(&dir, &["--status", "bin/sleep"]);
-    assert_eq!((out.code, out.stdout.trim()), (Some(3), format!("{}: not served", exe.display()).as_str()));
+    assert_eq!(
+        (out.code, out.stdout.trim()),
+        (Some(3), format!("{}: not served", exe.display()).as_str())
+    );
 
     // Serving through a symlink serves the file it points to.
     let link = dir.join("link");
@@ -609,12 +823,22 @@ fn relative_paths_and_symlinks_resolve_to_the_real_file() {
     let pid = w.daemons[d].pid();
     assert_served(&mut w, pid);
     assert_eq!(w.mounts_on(&exe).len(), 1);
-    assert!(w.mounts_on(&link).is_empty(), "the symlink itself is not covered");
-    assert!(fs::symlink_metadata(w.ns(&link)).unwrap().file_type().is_symlink());
+    assert!(
+        w.mounts_on(&link).is_empty(),
+        "the symlink itself is not covered"
+    );
+    assert!(fs::symlink_metadata(w.ns(&link))
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert_exec_sealed(&w, &link);
     assert_exec_sealed(&w, &exe);
     let st = w.status(&link);
-    assert_eq!(st.stdout.trim(), format!("{}: served (pid {pid})", exe.display()), "status through the symlink");
+    assert_eq!(
+        st.stdout.trim(),
+        format!("{}: served (pid {pid})", exe.display()),
+        "status through the symlink"
+    );
     // A second daemon through the other name is the same file: refused.
     let out = w.run(&[exe.to_str().unwrap()]);
     assert_eq!(out.code, Some(1), "{out:?}");
@@ -628,7 +852,10 @@ fn both_mount_apis_work() {
     require_root!();
     let mut w = World::new();
     let exe = w.exe.clone();
-    for (api, shown) in [("new", "open_tree+move_mount"), ("classic", "mount(MS_BIND)")] {
+    for (api, shown) in [
+        ("new", "open_tree+move_mount"),
+        ("classic", "mount(MS_BIND)"),
+    ] {
         let d = w.start(&["--mount-api", api], &exe);
         let log = w.daemons[d].log();
         assert!(log.contains(shown), "{api}: {log}");
@@ -650,18 +877,36 @@ fn both_mount_apis_work() {
 
 #[test]
 fn unit_file_passes_systemd_analyze_verify() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         println!("SKIP: systemd-analyze not installed");
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/verify-unit.sh");
-    let out = Command::new("bash").arg(&script).arg(BIN).output().expect("run verify-unit.sh");
-    println!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(BIN)
+        .output()
+        .expect("run verify-unit.sh");
+    println!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "systemd-analyze verify failed");
 }
 
 /// `systemd-escape -p`, for the expected lock file name (None without systemd).
 fn systemd_escape(p: &Path) -> Option<String> {
-    let o = Command::new("systemd-escape").arg("-p").arg(p).output().ok()?;
-    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    let o = Command::new("systemd-escape")
+        .arg("-p")
+        .arg(p)
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }

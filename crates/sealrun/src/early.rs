@@ -26,7 +26,11 @@ use clap::ValueEnum;
 use crate::seal::SealMode;
 
 /// Global options of `Cli` that take a value (long, short).
-const VALUE_OPTS: &[(&str, Option<char>)] = &[("log", Some('l')), ("log-format", None), ("root", Some('r'))];
+const VALUE_OPTS: &[(&str, Option<char>)] = &[
+    ("log", Some('l')),
+    ("log-format", None),
+    ("root", Some('r')),
+];
 /// Global flags of `Cli`.
 const FLAG_OPTS: &[(&str, Option<char>)] = &[("debug", None), ("systemd-cgroup", Some('s'))];
 /// Subcommands that start a container process (`Command::starts_container_process`).
@@ -60,7 +64,9 @@ pub fn seal_mode(args: &[OsString], env_seal: Option<&OsStr>) -> Option<SealMode
             // One short option per word, value in the next word: anything
             // fancier (-sr DIR, -rDIR) is left to clap.
             let mut chars = short.chars();
-            let (Some(c), None) = (chars.next(), chars.next()) else { return None };
+            let (Some(c), None) = (chars.next(), chars.next()) else {
+                return None;
+            };
             if VALUE_OPTS.iter().any(|(_, s)| *s == Some(c)) {
                 rest.next()?;
             } else if !FLAG_OPTS.iter().any(|(_, s)| *s == Some(c)) {
@@ -76,7 +82,8 @@ pub fn seal_mode(args: &[OsString], env_seal: Option<&OsStr>) -> Option<SealMode
             // merely contains such a word: only ever the slower path.)
             let clap_decides = |a: &OsString| {
                 let a = a.as_encoded_bytes();
-                a.starts_with(b"--seal") || [&b"-h"[..], b"--help", b"-V", b"--version"].contains(&a)
+                a.starts_with(b"--seal")
+                    || [&b"-h"[..], b"--help", b"-V", b"--version"].contains(&a)
             };
             if rest.any(clap_decides) {
                 return None;
@@ -104,7 +111,10 @@ mod tests {
     use crate::cli::Cli;
 
     fn args(line: &str) -> Vec<OsString> {
-        std::iter::once("sealrun").chain(line.split_whitespace()).map(OsString::from).collect()
+        std::iter::once("sealrun")
+            .chain(line.split_whitespace())
+            .map(OsString::from)
+            .collect()
     }
 
     /// The option tables above are `Cli`'s global options, no more, no less.
@@ -113,8 +123,17 @@ mod tests {
         let cmd = Cli::command();
         let mut from_clap: Vec<(String, Option<char>, bool)> = cmd
             .get_arguments()
-            .filter(|a| a.get_long().is_some_and(|l| l != "seal" && l != "help" && l != "version"))
-            .map(|a| (a.get_long().unwrap().to_owned(), a.get_short(), a.get_action().takes_values()))
+            .filter(|a| {
+                a.get_long()
+                    .is_some_and(|l| l != "seal" && l != "help" && l != "version")
+            })
+            .map(|a| {
+                (
+                    a.get_long().unwrap().to_owned(),
+                    a.get_short(),
+                    a.get_action().takes_values(),
+                )
+            })
             .collect();
         let mut ours: Vec<(String, Option<char>, bool)> = VALUE_OPTS
             .iter()
@@ -133,7 +152,10 @@ mod tests {
                     "create" | "run" => &format!("{name} ctr") as &str,
                     _ => return false,
                 };
-                Cli::try_parse_from(args(line)).unwrap().command.starts_container_process()
+                Cli::try_parse_from(args(line))
+                    .unwrap()
+                    .command
+                    .starts_container_process()
             })
             .collect();
         assert_eq!(starting, SEALED_COMMANDS);
@@ -145,10 +167,22 @@ mod tests {
     fn agrees_with_clap() {
         let cases: &[(&str, Option<&str>, Option<SealMode>)] = &[
             ("run ctr", None, Some(SealMode::Auto)),
-            ("--seal overlayfs run -b /b ctr", None, Some(SealMode::Overlayfs)),
+            (
+                "--seal overlayfs run -b /b ctr",
+                None,
+                Some(SealMode::Overlayfs),
+            ),
             ("--seal=memfd create ctr", None, Some(SealMode::Memfd)),
-            ("--root /r --log /l --log-format json --debug -s --seal tmpfile run ctr", None, Some(SealMode::Tmpfile)),
-            ("-r /r -l /l --root=/x --seal hardened exec ctr sh", None, Some(SealMode::Hardened)),
+            (
+                "--root /r --log /l --log-format json --debug -s --seal tmpfile run ctr",
+                None,
+                Some(SealMode::Tmpfile),
+            ),
+            (
+                "-r /r -l /l --root=/x --seal hardened exec ctr sh",
+                None,
+                Some(SealMode::Hardened),
+            ),
             ("run ctr", Some("memfd"), Some(SealMode::Memfd)),
             ("--seal none run ctr", Some("memfd"), Some(SealMode::None)),
             ("run ctr", Some(""), None),
@@ -178,7 +212,8 @@ mod tests {
                 // clap reads SEALRUN_SEAL from the real environment; compare
                 // only lines that do not depend on it.
                 if env.is_none() && std::env::var_os("SEALRUN_SEAL").is_none() {
-                    let cli = Cli::try_parse_from(args(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
+                    let cli =
+                        Cli::try_parse_from(args(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
                     assert_eq!(cli.seal, mode, "{line}");
                     assert!(cli.command.starts_container_process(), "{line}");
                 }

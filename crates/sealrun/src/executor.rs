@@ -123,8 +123,11 @@ impl Executor for SealExecutor {
         // workload's user) since the runtime went non-dumpable, which resets
         // dumpability: make sure /proc/<pid>/exe of this process (still the
         // runtime binary) stays out of reach until the exec replaces it.
-        sys::set_non_dumpable()
-            .map_err(|e| ExecutorError::Other(format!("prctl(PR_SET_DUMPABLE, 0) before the dmz exec: {e}")))?;
+        sys::set_non_dumpable().map_err(|e| {
+            ExecutorError::Other(format!(
+                "prctl(PR_SET_DUMPABLE, 0) before the dmz exec: {e}"
+            ))
+        })?;
         let err = exeseal::dmz::exec(dmz.as_fd(), &argv, &envp);
         Err(ExecutorError::Execution(
             format!(

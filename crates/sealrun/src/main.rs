@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use libcontainer::oci_spec::runtime::Spec;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
+use libcontainer::oci_spec::runtime::Spec;
 
 use crate::cli::{Cli, Command, DEFAULT_ROOT};
 use crate::commands::Runtime;
@@ -50,13 +50,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, early: Option<seal::Early>) -> Result<u8> {
     let runtime = Runtime {
-        root: cli.global.root.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
+        root: cli
+            .global
+            .root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
         systemd_cgroup: cli.global.systemd_cgroup,
     };
     // Seal first: nothing may have started a container process before this.
-    let mut protection = seal::protect(cli.seal, cli.command.starts_container_process(), || {
-        container_spec(&runtime, &cli.command)
-    }, early)
+    let mut protection = seal::protect(
+        cli.seal,
+        cli.command.starts_container_process(),
+        || container_spec(&runtime, &cli.command),
+        early,
+    )
     .context("failed to protect the runtime binary")?;
     tracing::debug!(args = ?std::env::args_os().collect::<Vec<_>>(), seal = %cli.seal, "sealrun started");
 
@@ -104,12 +111,16 @@ fn container_spec(runtime: &Runtime, command: &Command) -> Result<Spec> {
             let container = runtime.load(&a.container_id)?;
             let mut spec = load(container.bundle())?;
             if let Some(file) = &a.process {
-                let text = std::fs::read_to_string(file).with_context(|| format!("failed to read {}", file.display()))?;
-                let process: libcontainer::oci_spec::runtime::Process =
-                    serde_json::from_str(&text).with_context(|| format!("failed to parse {}", file.display()))?;
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("failed to read {}", file.display()))?;
+                let process: libcontainer::oci_spec::runtime::Process = serde_json::from_str(&text)
+                    .with_context(|| format!("failed to parse {}", file.display()))?;
                 spec.set_process(Some(process));
             }
-            if a.cap.iter().any(|c| c.trim_start_matches("CAP_").eq_ignore_ascii_case("SYS_PTRACE")) {
+            if a.cap.iter().any(|c| {
+                c.trim_start_matches("CAP_")
+                    .eq_ignore_ascii_case("SYS_PTRACE")
+            }) {
                 let mut process = spec.process().clone().unwrap_or_default();
                 let mut caps = process.capabilities().clone().unwrap_or_default();
                 let mut bounding = caps.bounding().clone().unwrap_or_default();

@@ -107,7 +107,10 @@ pub fn early() -> Option<Early> {
     let mode = crate::early::seal_mode(&args, std::env::var_os("SEALRUN_SEAL").as_deref())?;
     // A bad fault-injection knob is reported by the normal path.
     let sealer = first_sealer(mode).ok()??;
-    Some(Early { mode, outcome: sealer.ensure_sealed() })
+    Some(Early {
+        mode,
+        outcome: sealer.ensure_sealed(),
+    })
 }
 
 /// Protects the running runtime binary. Does nothing unless the command
@@ -165,7 +168,10 @@ fn log_using(mode: &str, bytes_copied: u64) {
 /// `auto`'s first step: anything already sealed, else a zero-copy overlay.
 /// It runs first again after a copy's re-exec, so it accepts those too.
 fn auto_zero_copy() -> Result<Sealer> {
-    Ok(base()?.only(&Strategy::ZERO_COPY).accept_existing(true).accept_reexec_from(&Strategy::PRIVATE_COPIES))
+    Ok(base()?
+        .only(&Strategy::ZERO_COPY)
+        .accept_existing(true)
+        .accept_reexec_from(&Strategy::PRIVATE_COPIES))
 }
 
 /// already sealed → overlayfs (direct, then in a user namespace) → dmz when
@@ -278,18 +284,28 @@ pub fn dmz_unsafe_reason(spec: &Spec) -> Option<String> {
 /// would break a container that the other modes run fine.
 fn seccomp_blocks_shim(spec: &Spec) -> Option<String> {
     let seccomp = spec.linux().as_ref()?.seccomp().as_ref()?;
-    let allows = |a: LinuxSeccompAction| matches!(a, LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog);
+    let allows = |a: LinuxSeccompAction| {
+        matches!(
+            a,
+            LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
+        )
+    };
     let rules = seccomp.syscalls().as_deref().unwrap_or_default();
     let blocked: Vec<&str> = ["execveat", "execve"]
         .into_iter()
         .filter(|call| {
-            let naming: Vec<_> = rules.iter().filter(|r| r.names().iter().any(|n| n == call)).collect();
+            let naming: Vec<_> = rules
+                .iter()
+                .filter(|r| r.names().iter().any(|n| n == call))
+                .collect();
             let allowed = if naming.is_empty() {
                 allows(seccomp.default_action())
             } else {
                 // Conditional rules (with args) may not match: not enough.
                 naming.iter().all(|r| allows(r.action()))
-                    && naming.iter().any(|r| r.args().as_ref().is_none_or(|a| a.is_empty()))
+                    && naming
+                        .iter()
+                        .any(|r| r.args().as_ref().is_none_or(|a| a.is_empty()))
             };
             !allowed
         })
@@ -381,17 +397,17 @@ fn probe_report(mode: SealMode) -> Result<ProbeReport> {
             report.bytes_copied = Some(exeseal::dmz::elf().len() as u64);
         }
         SealMode::Auto => {
-            absorb(
-                &mut report,
-                auto_zero_copy()?.probe()?,
-            );
+            absorb(&mut report, auto_zero_copy()?.probe()?);
             if report.chosen.is_none() {
                 report.skipped.push(Skipped {
                     mode: "dmz".into(),
                     reason: "depends on the container: used only without CAP_SYS_PTRACE or with a user namespace".into(),
                 });
                 let skipped = std::mem::take(&mut report.skipped);
-                absorb(&mut report, base()?.only(&Strategy::PRIVATE_COPIES).probe()?);
+                absorb(
+                    &mut report,
+                    base()?.only(&Strategy::PRIVATE_COPIES).probe()?,
+                );
                 report.skipped.splice(0..0, skipped);
             }
         }
@@ -469,7 +485,8 @@ mod tests {
             spec.set_linux(Some(linux));
             dmz_unsafe_reason(&spec)
         };
-        let rule = |names: &[&str], action: &str| serde_json::json!({"names": names, "action": action});
+        let rule =
+            |names: &[&str], action: &str| serde_json::json!({"names": names, "action": action});
         let allow_all = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"});
         assert_eq!(with_seccomp(allow_all), None);
         let allowlist = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
@@ -479,10 +496,15 @@ mod tests {
         let no_execveat = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
             "syscalls": [rule(&["read", "execve"], "SCMP_ACT_ALLOW")]});
         let why = with_seccomp(no_execveat).unwrap();
-        assert!(why.contains("execveat") && !why.contains("and execve"), "{why}");
+        assert!(
+            why.contains("execveat") && !why.contains("and execve"),
+            "{why}"
+        );
         let denied = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [rule(&["execveat", "execve"], "SCMP_ACT_KILL")]});
-        assert!(with_seccomp(denied).unwrap().contains("execveat and execve"));
+        assert!(with_seccomp(denied)
+            .unwrap()
+            .contains("execveat and execve"));
         let conditional = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
             "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_ALLOW",
                           "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]}]});

@@ -299,7 +299,11 @@ fn seccomp_profile_is_enforced() {
     let plain = env.bundle("plain", &["sh", "-c", script]);
     let id = env.id("plain");
     let run = env.sealrun(&["run", "--bundle", plain.to_str().unwrap(), &id]);
-    assert_eq!((run.code(), run.stdout.trim()), (0, "rc=0"), "control without a profile: {run:#?}");
+    assert_eq!(
+        (run.code(), run.stdout.trim()),
+        (0, "rc=0"),
+        "control without a profile: {run:#?}"
+    );
 
     let filtered = env.bundle("filtered", &["sh", "-c", script]);
     env.edit_config(&filtered, |c| {
@@ -309,12 +313,23 @@ fn seccomp_profile_is_enforced() {
         });
     });
     for mode in ["overlayfs", "dmz"] {
-        if mode == "dmz" && std::fs::read_to_string("/proc/sys/fs/suid_dumpable").is_ok_and(|v| v.trim() == "1") {
-            eprintln!("SKIP seccomp under --seal dmz: fs.suid_dumpable=1 here, where dmz is refused");
+        if mode == "dmz"
+            && std::fs::read_to_string("/proc/sys/fs/suid_dumpable").is_ok_and(|v| v.trim() == "1")
+        {
+            eprintln!(
+                "SKIP seccomp under --seal dmz: fs.suid_dumpable=1 here, where dmz is refused"
+            );
             continue;
         }
         let id = env.id(&format!("filtered-{mode}"));
-        let run = env.sealrun(&["--seal", mode, "run", "--bundle", filtered.to_str().unwrap(), &id]);
+        let run = env.sealrun(&[
+            "--seal",
+            mode,
+            "run",
+            "--bundle",
+            filtered.to_str().unwrap(),
+            &id,
+        ]);
         assert_eq!(run.code(), 0, "{mode}: {run:#?}");
         assert!(
             run.stdout.contains("Operation not permitted") && run.stdout.contains("rc=1"),

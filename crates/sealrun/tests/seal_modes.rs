@@ -16,9 +16,17 @@ fn modes_used(env: &common::TestEnv) -> Vec<String> {
         .collect()
 }
 
-fn run_with(env: &common::TestEnv, seal: &str, fail: &str, bundle: &std::path::Path, id: &str) -> common::Output {
+fn run_with(
+    env: &common::TestEnv,
+    seal: &str,
+    fail: &str,
+    bundle: &std::path::Path,
+    id: &str,
+) -> common::Output {
     let mut cmd = env.command();
-    cmd.args(["--debug", "--seal", seal, "run", "--bundle"]).arg(bundle).arg(id);
+    cmd.args(["--debug", "--seal", seal, "run", "--bundle"])
+        .arg(bundle)
+        .arg(id);
     cmd.env("EXESEAL_FAIL", fail);
     env.output(cmd)
 }
@@ -26,14 +34,19 @@ fn run_with(env: &common::TestEnv, seal: &str, fail: &str, bundle: &std::path::P
 fn add_ptrace(env: &common::TestEnv, bundle: &std::path::Path) {
     env.edit_config(bundle, |c| {
         for set in ["bounding", "effective", "permitted"] {
-            c["process"]["capabilities"][set].as_array_mut().unwrap().push(Value::from("CAP_SYS_PTRACE"));
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(Value::from("CAP_SYS_PTRACE"));
         }
     });
 }
 
 #[test]
 fn auto_falls_back_overlayfs_then_dmz_then_memfd_and_never_none() {
-    let Some(env) = common::env("auto_fallback") else { return };
+    let Some(env) = common::env("auto_fallback") else {
+        return;
+    };
     let plain = env.bundle("plain", &["sh", "-c", "exit 3"]);
     let ptrace = env.bundle("ptrace", &["sh", "-c", "exit 4"]);
     add_ptrace(&env, &ptrace);
@@ -44,7 +57,12 @@ fn auto_falls_back_overlayfs_then_dmz_then_memfd_and_never_none() {
         ("overlayfs,userns-overlayfs", &plain, "dmz", 3),
         ("overlayfs,userns-overlayfs", &ptrace, "memfd", 4),
         ("overlayfs,userns-overlayfs,memfd", &ptrace, "tmpfile", 4),
-        ("overlayfs,userns-overlayfs,memfd,tmpfile", &ptrace, "unlinked-temp", 4),
+        (
+            "overlayfs,userns-overlayfs,memfd,tmpfile",
+            &ptrace,
+            "unlinked-temp",
+            4,
+        ),
     ];
     for (i, (fail, bundle, expect, code)) in cases.into_iter().enumerate() {
         let before = modes_used(&env).len();
@@ -58,18 +76,40 @@ fn auto_falls_back_overlayfs_then_dmz_then_memfd_and_never_none() {
 
     // Nothing left for a container that can ptrace: refuse, leave nothing.
     let id = env.id("refused");
-    let out = run_with(&env, "auto", "overlayfs,userns-overlayfs,memfd,tmpfile,unlinked-temp", &ptrace, &id);
+    let out = run_with(
+        &env,
+        "auto",
+        "overlayfs,userns-overlayfs,memfd,tmpfile,unlinked-temp",
+        &ptrace,
+        &id,
+    );
     out.assert_one_line_error("refusing to run unprotected");
-    for s in ["overlayfs", "userns-overlayfs", "memfd", "tmpfile", "unlinked-temp", "dmz"] {
-        assert!(out.stderr.contains(&format!("{s}: ")), "error must name {s}: {}", out.stderr);
+    for s in [
+        "overlayfs",
+        "userns-overlayfs",
+        "memfd",
+        "tmpfile",
+        "unlinked-temp",
+        "dmz",
+    ] {
+        assert!(
+            out.stderr.contains(&format!("{s}: ")),
+            "error must name {s}: {}",
+            out.stderr
+        );
     }
     env.assert_nothing_left(&id);
-    assert!(!modes_used(&env).iter().any(|m| m == "none"), "auto must never pick none");
+    assert!(
+        !modes_used(&env).iter().any(|m| m == "none"),
+        "auto must never pick none"
+    );
 }
 
 #[test]
 fn explicit_dmz_refused_when_container_can_ptrace() {
-    let Some(env) = common::env("dmz_refused") else { return };
+    let Some(env) = common::env("dmz_refused") else {
+        return;
+    };
     let bundle = env.bundle("ptrace", &["true"]);
     add_ptrace(&env, &bundle);
     let id = env.id("dmz");
@@ -81,11 +121,17 @@ fn explicit_dmz_refused_when_container_can_ptrace() {
 
 #[test]
 fn explicit_modes_never_fall_back() {
-    let Some(env) = common::env("explicit_no_fallback") else { return };
+    let Some(env) = common::env("explicit_no_fallback") else {
+        return;
+    };
     let bundle = env.bundle("b", &["true"]);
     for mode in ["overlayfs", "memfd", "tmpfile"] {
         let id = env.id(mode);
-        let fail = if mode == "tmpfile" { "tmpfile,unlinked-temp".to_string() } else { mode.to_string() };
+        let fail = if mode == "tmpfile" {
+            "tmpfile,unlinked-temp".to_string()
+        } else {
+            mode.to_string()
+        };
         let out = run_with(&env, mode, &fail, &bundle, &id);
         out.assert_one_line_error(&format!("--seal {mode}"));
         env.assert_nothing_left(&id);
@@ -94,7 +140,9 @@ fn explicit_modes_never_fall_back() {
 
 #[test]
 fn seal_probe_reports_choice_cost_and_reasons() {
-    let Some(env) = common::env("seal_probe") else { return };
+    let Some(env) = common::env("seal_probe") else {
+        return;
+    };
     let out = env.sealrun(&["--seal", "auto", "seal-probe", "--format", "json"]);
     out.assert_ok();
     let r: Value = serde_json::from_str(&out.stdout).unwrap();
@@ -102,14 +150,20 @@ fn seal_probe_reports_choice_cost_and_reasons() {
     assert_eq!(r["bytes_copied"], 0);
 
     let mut cmd = env.command();
-    cmd.args(["--seal", "auto", "seal-probe", "--format", "json"]).env("EXESEAL_FAIL", "overlayfs,userns-overlayfs");
+    cmd.args(["--seal", "auto", "seal-probe", "--format", "json"])
+        .env("EXESEAL_FAIL", "overlayfs,userns-overlayfs");
     let out = env.output(cmd);
     out.assert_ok();
     let r: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(r["chosen"], "memfd", "{r}");
     let size = std::fs::metadata(&env.bin).unwrap().len();
     assert_eq!(r["bytes_copied"], size, "memfd copies the whole binary");
-    let skipped: Vec<&str> = r["skipped"].as_array().unwrap().iter().map(|s| s["mode"].as_str().unwrap()).collect();
+    let skipped: Vec<&str> = r["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["mode"].as_str().unwrap())
+        .collect();
     assert_eq!(skipped, ["overlayfs", "userns-overlayfs", "dmz"], "{r}");
 
     let out = env.sealrun(&["--seal", "hardened", "seal-probe"]);
@@ -119,11 +173,21 @@ fn seal_probe_reports_choice_cost_and_reasons() {
 
 #[test]
 fn commands_that_start_no_container_process_do_not_seal() {
-    let Some(env) = common::env("no_seal_for_state") else { return };
-    for args in [&["list"][..], &["state", "nonexistent"], &["delete", "--force", "nonexistent"]] {
+    let Some(env) = common::env("no_seal_for_state") else {
+        return;
+    };
+    for args in [
+        &["list"][..],
+        &["state", "nonexistent"],
+        &["delete", "--force", "nonexistent"],
+    ] {
         let mut cmd = env.command();
         cmd.args(["--debug", "--seal", "memfd"]).args(args);
         let _ = env.output(cmd);
     }
-    assert!(modes_used(&env).is_empty(), "list/state/delete must not seal: {:?}", modes_used(&env));
+    assert!(
+        modes_used(&env).is_empty(),
+        "list/state/delete must not seal: {:?}",
+        modes_used(&env)
+    );
 }

@@ -40,12 +40,17 @@ fn sealed_copies_in_use() -> BTreeSet<String> {
                 found.insert(format!("{name} exe {l}"));
             }
         }
-        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else { continue };
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
         for fd in fds.flatten() {
             if let Ok(target) = std::fs::read_link(fd.path()) {
                 let l = target.to_string_lossy().into_owned();
                 if is_copy(&l) {
-                    found.insert(format!("{name} fd {} {l}", fd.file_name().to_string_lossy()));
+                    found.insert(format!(
+                        "{name} fd {} {l}",
+                        fd.file_name().to_string_lossy()
+                    ));
                 }
             }
         }
@@ -59,9 +64,14 @@ fn mountinfo() -> String {
 
 #[test]
 fn sequential_runs_leak_nothing_in_any_mode() {
-    let Some(env) = common::env("leaks") else { return };
+    let Some(env) = common::env("leaks") else {
+        return;
+    };
     let _host = HOST_WIDE.lock().unwrap_or_else(|e| e.into_inner());
-    let runs: usize = std::env::var("SEALRUN_LEAK_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let runs: usize = std::env::var("SEALRUN_LEAK_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     let bundle = env.bundle("b", &["true"]);
     let mounts_before = mountinfo();
     let copies_before = sealed_copies_in_use();
@@ -70,24 +80,37 @@ fn sequential_runs_leak_nothing_in_any_mode() {
         let started = std::time::Instant::now();
         for i in 0..runs {
             let mut cmd = env.command();
-            cmd.args(["--seal", mode, "run", "--bundle"]).arg(&bundle).arg(&id);
+            cmd.args(["--seal", mode, "run", "--bundle"])
+                .arg(&bundle)
+                .arg(&id);
             let out = env.output(cmd);
             assert_eq!(out.code(), 0, "--seal {mode}, run {i}: {out:#?}");
         }
         eprintln!("--seal {mode}: {runs} runs in {:?}", started.elapsed());
         env.assert_nothing_left(&id);
-        assert_eq!(mountinfo(), mounts_before, "--seal {mode}: mount table changed after {runs} runs");
+        assert_eq!(
+            mountinfo(),
+            mounts_before,
+            "--seal {mode}: mount table changed after {runs} runs"
+        );
         let copies = sealed_copies_in_use();
         let new: Vec<_> = copies.difference(&copies_before).collect();
-        assert!(new.is_empty(), "--seal {mode}: sealed copies still open after {runs} runs: {new:?}");
+        assert!(
+            new.is_empty(),
+            "--seal {mode}: sealed copies still open after {runs} runs: {new:?}"
+        );
     }
-    let state_dirs: Vec<_> = std::fs::read_dir(&env.root).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let state_dirs: Vec<_> = std::fs::read_dir(&env.root)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     assert!(state_dirs.is_empty(), "state dirs left: {state_dirs:?}");
 }
 
 #[test]
 fn fifty_concurrent_containers_in_auto_mode() {
-    let Some(env) = common::env("load") else { return };
+    let Some(env) = common::env("load") else {
+        return;
+    };
     let _host = HOST_WIDE.lock().unwrap_or_else(|e| e.into_inner());
     let bundle = env.bundle("b", &["sleep", "60"]);
     let mounts_before = mountinfo();
@@ -98,7 +121,9 @@ fn fifty_concurrent_containers_in_auto_mode() {
             let (env, bundle) = (&env, &bundle);
             s.spawn(move || {
                 let mut cmd = env.command();
-                cmd.args(["--seal", "auto", "create", "--bundle"]).arg(bundle).arg(id);
+                cmd.args(["--seal", "auto", "create", "--bundle"])
+                    .arg(bundle)
+                    .arg(id);
                 env.output(cmd).assert_ok();
                 let mut cmd = env.command();
                 cmd.args(["--seal", "auto", "start", id]);
@@ -122,12 +147,17 @@ fn fifty_concurrent_containers_in_auto_mode() {
     }
     assert_eq!(mountinfo(), mounts_before, "mount table changed");
     let copies = sealed_copies_in_use();
-    assert!(copies.difference(&copies_before).next().is_none(), "sealed copies left open");
+    assert!(
+        copies.difference(&copies_before).next().is_none(),
+        "sealed copies left open"
+    );
 }
 
 #[test]
 fn sixteen_mib_memory_limit_runs_in_every_mode() {
-    let Some(env) = common::env("memlimit") else { return };
+    let Some(env) = common::env("memlimit") else {
+        return;
+    };
     let _host = HOST_WIDE.lock().unwrap_or_else(|e| e.into_inner());
     // cgroup v1 (this CI host, hybrid) or v2.
     let show_limit = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
@@ -138,10 +168,16 @@ fn sixteen_mib_memory_limit_runs_in_every_mode() {
     for mode in MODES {
         let id = env.id(mode);
         let mut cmd = env.command();
-        cmd.args(["--seal", mode, "run", "--bundle"]).arg(&bundle).arg(&id);
+        cmd.args(["--seal", mode, "run", "--bundle"])
+            .arg(&bundle)
+            .arg(&id);
         let out = env.output(cmd);
         assert_eq!(out.code(), 0, "--seal {mode} with a 16 MiB limit: {out:#?}");
-        assert_eq!(out.stdout.trim(), "16777216", "--seal {mode}: the limit must be in force: {out:#?}");
+        assert_eq!(
+            out.stdout.trim(),
+            "16777216",
+            "--seal {mode}: the limit must be in force: {out:#?}"
+        );
         // A copy (memfd/tmpfile/hardened) is made by the sealrun process
         // before the container's cgroup exists: it is charged to the caller's
         // memory cgroup, never to the container's 16 MiB.

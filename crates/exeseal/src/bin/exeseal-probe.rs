@@ -46,7 +46,10 @@ fn sealer(args: &[String]) -> Result<Sealer, String> {
             "--hardened" => s = Sealer::hardened(),
             "--only" => {
                 let list = it.next().ok_or("--only needs a list")?;
-                let order = list.split(',').map(str::parse).collect::<Result<Vec<Strategy>, _>>()?;
+                let order = list
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<Vec<Strategy>, _>>()?;
                 s = s.only(&order);
             }
             "--wait" => {}
@@ -57,11 +60,14 @@ fn sealer(args: &[String]) -> Result<Sealer, String> {
 }
 
 fn report(p: Option<&Protection>) -> String {
-    let exe = std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default();
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     format!(
         "{{\"pid\":{},\"protection\":{},\"bytes_copied\":{},\"exe\":{},\"token_in_env\":{}}}",
         std::process::id(),
-        p.map(|p| json_str(p.name())).unwrap_or_else(|| "null".into()),
+        p.map(|p| json_str(p.name()))
+            .unwrap_or_else(|| "null".into()),
         p.map(Protection::bytes_copied).unwrap_or(0),
         json_str(&exe),
         std::env::var_os(exeseal::REEXEC_ENV).is_some()
@@ -71,10 +77,15 @@ fn report(p: Option<&Protection>) -> String {
 fn main() -> ExitCode {
     // EXESEAL_LOG=debug shows which strategy was chosen and why others were skipped.
     if let Ok(filter) = std::env::var("EXESEAL_LOG") {
-        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(cmd) = args.first() else { return usage() };
+    let Some(cmd) = args.first() else {
+        return usage();
+    };
     let rest = &args[1..];
     match cmd.as_str() {
         "exit" => ExitCode::SUCCESS,
@@ -113,7 +124,10 @@ fn main() -> ExitCode {
             }
         },
         "probe" => {
-            let probe = match sealer(rest).map_err(|e| e.to_string()).and_then(|s| s.probe().map_err(|e| e.to_string())) {
+            let probe = match sealer(rest)
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.probe().map_err(|e| e.to_string()))
+            {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("exeseal-probe: {e}");
@@ -124,18 +138,39 @@ fn main() -> ExitCode {
                 .attempts
                 .iter()
                 .map(|(s, r)| match r {
-                    Ok(n) => format!("{{\"strategy\":{},\"ok\":true,\"bytes_copied\":{n}}}", json_str(s.name())),
-                    Err(e) => format!("{{\"strategy\":{},\"ok\":false,\"error\":{}}}", json_str(s.name()), json_str(&e.to_string())),
+                    Ok(n) => format!(
+                        "{{\"strategy\":{},\"ok\":true,\"bytes_copied\":{n}}}",
+                        json_str(s.name())
+                    ),
+                    Err(e) => format!(
+                        "{{\"strategy\":{},\"ok\":false,\"error\":{}}}",
+                        json_str(s.name()),
+                        json_str(&e.to_string())
+                    ),
                 })
                 .collect();
             println!(
                 "{{\"current\":{},\"chosen\":{},\"bytes_copied\":{},\"attempts\":[{}]}}",
-                probe.current.as_ref().map(|p| json_str(p.name())).unwrap_or_else(|| "null".into()),
-                probe.chosen().map(|c| json_str(&c)).unwrap_or_else(|| "null".into()),
-                probe.bytes_copied().map(|b| b.to_string()).unwrap_or_else(|| "null".into()),
+                probe
+                    .current
+                    .as_ref()
+                    .map(|p| json_str(p.name()))
+                    .unwrap_or_else(|| "null".into()),
+                probe
+                    .chosen()
+                    .map(|c| json_str(&c))
+                    .unwrap_or_else(|| "null".into()),
+                probe
+                    .bytes_copied()
+                    .map(|b| b.to_string())
+                    .unwrap_or_else(|| "null".into()),
                 attempts.join(",")
             );
-            if probe.chosen().is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if probe.chosen().is_some() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         "dmz-exec" => {
             if rest.is_empty() {
@@ -148,7 +183,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let argv: Vec<CString> = rest.iter().map(|a| CString::new(a.as_bytes()).expect("no NUL in argv")).collect();
+            let argv: Vec<CString> = rest
+                .iter()
+                .map(|a| CString::new(a.as_bytes()).expect("no NUL in argv"))
+                .collect();
             let envp: Vec<CString> = std::env::vars_os()
                 .map(|(k, v)| {
                     let mut kv = k.as_bytes().to_vec();

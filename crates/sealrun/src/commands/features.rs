@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use libcontainer::oci_spec::runtime::{
     ApparmorBuilder, CgroupBuilder, FeaturesBuilder, IDMapBuilder, IntelRdtBuilder,
-    LinuxFeatureBuilder, LinuxNamespaceType, LinuxSeccompAction, MountExtensionsBuilder, SeccompBuilder,
-    SelinuxBuilder, VERSION,
+    LinuxFeatureBuilder, LinuxNamespaceType, LinuxSeccompAction, MountExtensionsBuilder,
+    SeccompBuilder, SelinuxBuilder, VERSION,
 };
 use libcontainer::syscall::linux::MountOption;
 
