@@ -78,6 +78,11 @@ pub(crate) struct Token {
 impl Token {
     const VERSION: &'static str = "1";
 
+    /// `REEXEC_ENV=<encoded>`, as put in the re-executed image's environment.
+    pub fn env_entry(&self) -> String {
+        format!("{}={}", crate::REEXEC_ENV, self.encode())
+    }
+
     pub fn encode(&self) -> String {
         format!(
             "{}:{}:{}:{}:{}",

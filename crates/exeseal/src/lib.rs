@@ -487,12 +487,26 @@ fn reexec(sealed: &Sealed) -> Error {
             CString::new(kv.as_bytes()).ok()
         })
         .collect();
-    envp.push(CString::new(format!("{REEXEC_ENV}={}", token.encode())).expect("token has no NUL"));
+    envp.push(CString::new(token.env_entry()).expect("token has no NUL"));
     tracing::debug!(
         strategy = sealed.strategy.name(),
         "re-executing from sealed handle"
     );
     err(sys::execveat(sealed.fd.as_fd(), &argv, &envp))
+}
+
+/// The `NAME=value` environment entry with which a re-executed image finds
+/// its protection, for launchers that build a sealed handle and re-execute on
+/// exeseal's behalf (sealrun's entry point). The new image still checks the
+/// handle itself: a token selects a check, it never replaces one.
+pub fn reexec_env_entry(strategy: Strategy, dev: u64, ino: u64, bytes_copied: u64) -> String {
+    detect::Token {
+        strategy,
+        dev,
+        ino,
+        bytes_copied,
+    }
+    .env_entry()
 }
 
 /// The re-exec token in our environment, if any and well-formed.

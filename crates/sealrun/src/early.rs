@@ -184,6 +184,18 @@ mod tests {
                 Some(SealMode::Hardened),
             ),
             ("run ctr", Some("memfd"), Some(SealMode::Memfd)),
+            ("run ctr", Some("overlayfs"), Some(SealMode::Overlayfs)),
+            ("--seal=auto -s exec ctr true", None, Some(SealMode::Auto)),
+            (
+                "--seal none --seal overlayfs run ctr",
+                None,
+                Some(SealMode::Overlayfs),
+            ),
+            (
+                "--seal overlayfs --seal none run ctr",
+                None,
+                Some(SealMode::None),
+            ),
             ("--seal none run ctr", Some("memfd"), Some(SealMode::None)),
             ("run ctr", Some(""), None),
             ("--seal dmz exec ctr ls -l", None, Some(SealMode::Dmz)),
@@ -208,6 +220,14 @@ mod tests {
         for (line, env, want) in cases {
             let got = seal_mode(&args(line), env.map(OsStr::new));
             assert_eq!(got, *want, "{line:?} env {env:?}");
+            // The entry point's parser (sys::entry) is stricter still: it
+            // takes a line only where this one gives a zero-copy mode.
+            if crate::sys::entry::tests::takes(line, *env) {
+                assert!(
+                    matches!(got, Some(SealMode::Auto | SealMode::Overlayfs)),
+                    "entry point took {line:?} env {env:?}, early parse says {got:?}"
+                );
+            }
             if let Some(mode) = got {
                 // clap reads SEALRUN_SEAL from the real environment; compare
                 // only lines that do not depend on it.

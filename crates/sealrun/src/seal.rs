@@ -95,6 +95,8 @@ fn first_sealer(mode: SealMode) -> Result<Option<Sealer>> {
 pub struct Early {
     mode: SealMode,
     outcome: std::result::Result<exeseal::Protection, exeseal::Error>,
+    /// The first image was sealrun's ELF entry point (`sys::entry`).
+    at_entry: bool,
 }
 
 /// Called first thing in `main`. For a command line that
@@ -103,6 +105,10 @@ pub struct Early {
 /// from the sealed handle, so this only returns in the sealed image (with
 /// the verified protection), on failure, or when it cannot tell the mode.
 pub fn early() -> Option<Early> {
+    let marker = std::str::from_utf8(crate::sys::entry::MARKER_ENV).expect("ASCII");
+    // Never passed on to anything we start.
+    let at_entry = std::env::var_os(marker).is_some();
+    std::env::remove_var(marker);
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mode = crate::early::seal_mode(&args, std::env::var_os("SEALRUN_SEAL").as_deref())?;
     // A bad fault-injection knob is reported by the normal path.
@@ -110,6 +116,7 @@ pub fn early() -> Option<Early> {
     Some(Early {
         mode,
         outcome: sealer.ensure_sealed(),
+        at_entry,
     })
 }
 
@@ -127,7 +134,12 @@ pub fn protect(
         return Ok(Protection::default());
     }
     let first = match early {
-        Some(e) if e.mode == mode => Some(e.outcome),
+        Some(e) if e.mode == mode => {
+            if e.at_entry {
+                tracing::debug!("seal: sealed at the ELF entry point, before libc start-up");
+            }
+            Some(e.outcome)
+        }
         // The early parse only returns modes clap agrees with (see
         // early.rs tests); sealed for another policy is not sealed for this one.
         Some(e) => bail!(

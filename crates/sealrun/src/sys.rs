@@ -1,6 +1,10 @@
 //! The few raw system calls sealrun makes itself. Every `unsafe` block of the
 //! crate lives here, each with the invariant it relies on.
 
+// `#[path]`: tests/dmz_exec.rs includes this file from another directory.
+#[path = "sys/entry.rs"]
+pub mod entry;
+
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 

@@ -191,3 +191,57 @@ fn commands_that_start_no_container_process_do_not_seal() {
         modes_used(&env)
     );
 }
+
+/// A plain `--seal overlayfs`/`auto` line is sealed at sealrun's ELF entry
+/// point, before libc starts (src/sys/entry.rs); a line it is unsure of
+/// (here: an exeseal knob in the environment) takes the normal path, which
+/// seals the same way. Neither path's variables reach the container.
+#[test]
+fn plain_lines_seal_at_the_entry_point_others_after_libc_start() {
+    let Some(env) = common::env("entry_point") else {
+        return;
+    };
+    let bundle = env.bundle("b", &["env"]);
+    let at_entry = || {
+        std::fs::read_to_string(&env.log)
+            .unwrap_or_default()
+            .matches("sealed at the ELF entry point")
+            .count()
+    };
+    let run = |seal: &str, id: &str, knob: Option<&str>| {
+        let mut cmd = env.command();
+        cmd.args(["--debug", "--seal", seal, "run", "--bundle"])
+            .arg(&bundle)
+            .arg(id);
+        if let Some(layers) = knob {
+            cmd.env("EXESEAL_OVERLAY_LAYERS", layers);
+        }
+        let out = env.output(cmd);
+        out.assert_ok();
+        assert!(
+            out.stdout.contains("PATH="),
+            "the container printed its environment: {}",
+            out.stdout
+        );
+        for leak in ["_EXESEAL", "_SEALRUN"] {
+            assert!(
+                !out.stdout.contains(leak),
+                "{leak} reached the container: {}",
+                out.stdout
+            );
+        }
+    };
+
+    run("overlayfs", &env.id("plain"), None);
+    assert_eq!(at_entry(), 1, "plain overlayfs line");
+    run("auto", &env.id("auto"), None);
+    assert_eq!(at_entry(), 2, "plain auto line");
+    run("overlayfs", &env.id("knob"), Some("fd-shared"));
+    assert_eq!(at_entry(), 2, "declined: exeseal knob set");
+    run("memfd", &env.id("memfd"), None);
+    assert_eq!(at_entry(), 2, "declined: not a zero-copy mode");
+    assert_eq!(
+        modes_used(&env),
+        ["overlayfs", "overlayfs", "overlayfs", "memfd"]
+    );
+}

@@ -1,0 +1,673 @@
+//! The first image of a plain sealed call, run at the ELF entry point: build
+//! the overlay and re-execute before libc or Rust start at all.
+//!
+//! Why: with `--seal overlayfs` (and `auto`) every call starts the runtime
+//! twice, and the first start exists only to re-execute. For the 5.7 MB
+//! static-PIE binary that start costs ~0.7 ms more than a tiny program's:
+//! glibc's self-relocation writes every page of .data.rel.ro (~77
+//! copy-on-write faults), then IFUNC resolution, stdio, Rust's runtime
+//! set-up and argv/env copies — all for an image that is replaced a few
+//! syscalls later. A prototype launcher doing only the syscalls below cut
+//! overlayfs from 1.13x to 1.05x of `--seal none` (bench/RESULTS.md).
+//!
+//! The linker's entry point (`-e sealrun_entry`, build.rs) is
+//! [`sealrun_entry`]: it calls [`fast_entry`] with the initial stack and,
+//! if that returns, restores the stack and jumps to glibc's `_start` as if
+//! nothing had happened. So this path may only ever *decline*: on any doubt
+//! (an option it does not know, another mode, not root, no shared dummy
+//! layer yet, any failed syscall) it closes what it opened and returns, and
+//! the normal path (`early.rs`, then clap) decides, with full error reports.
+//! The re-executed image verifies its protection exactly as after the
+//! normal path's re-exec (exeseal's token checks), so a mistake here can
+//! cost a refused start, never an unprotected one.
+//!
+//! The rules of this code, because it runs before relocation: no libc call,
+//! no std, no allocation, no panic (raw pointers and checked loops instead
+//! of indexing), no static holding a pointer (tables of strings would hold
+//! unrelocated addresses: comparisons are spelled out), and byte loops use
+//! volatile accesses so LLVM cannot turn them into memcmp/memcpy/strlen
+//! calls (IFUNCs not yet resolved). Integer constants and string literals
+//! are fine: both are reached PC-relative. `tests::entry_path_used` and
+//! `fast_path_seals_before_libc` (tests/seal_modes.rs) prove it runs.
+//!
+//! Only x86_64 has the entry stub; elsewhere sealrun starts normally.
+
+use core::mem::MaybeUninit;
+use core::ptr::{read_volatile, write_volatile};
+
+/// Set in the re-executed image's environment (and removed first thing in
+/// `main`), so logs and tests can tell which path sealed.
+pub const MARKER_ENV: &[u8] = b"_SEALRUN_SEALED_AT_ENTRY";
+
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".globl sealrun_entry",
+    ".type sealrun_entry,@function",
+    "sealrun_entry:",
+    // The kernel's initial stack (argc, argv, envp, auxv) and %rdx (the
+    // dynamic linker's atexit hook; 0 for a static binary) must reach
+    // _start untouched: keep them in callee-saved registers.
+    "  mov r12, rsp",
+    "  mov r13, rdx",
+    "  mov rdi, rsp",
+    "  and rsp, -16",
+    "  call {fast}",
+    "  mov rsp, r12",
+    "  mov rdx, r13",
+    "  jmp _start",
+    fast = sym fast_entry,
+);
+
+/// Seals and re-executes, or returns (declines) — see the module docs.
+///
+/// # Safety
+/// `sp` is the initial process stack: argc, argv[argc] + NULL, envp + NULL.
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" fn fast_entry(sp: *const usize) {
+    let argc = *sp;
+    let argv = sp.add(1) as *const *const u8;
+    let envp = argv.add(argc + 1);
+    let mut fds = Fds::new();
+    let _ = seal_and_reexec(argv, envp, &mut fds);
+    // Declined: close what we opened; the normal path starts clean.
+}
+
+/// Why the fast path declined; only for tests (the process never says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decline {
+    Line,
+    Env,
+    NotRoot,
+    Exe,
+    Dummy,
+    Mount,
+    Exec,
+}
+
+/// The seal mode of a command line, if this path takes it (`overlayfs` or
+/// `auto`, stated or by default). Stricter than `early::seal_mode`: it may
+/// decline lines that one takes, never take a line differently.
+///
+/// # Safety
+/// `argv` is a NULL-terminated array of NUL-terminated strings; `seal_env`
+/// is null or a NUL-terminated string.
+pub unsafe fn takes_line(argv: *const *const u8, seal_env: *const u8) -> bool {
+    let mut seal: *const u8 = core::ptr::null();
+    let mut i = 1;
+    loop {
+        let arg = *argv.add(i);
+        if arg.is_null() {
+            return false;
+        }
+        i += 1;
+        if let Some(v) = after(arg, b"--seal=") {
+            seal = v;
+        } else if eq(arg, b"--seal") {
+            seal = *argv.add(i);
+            if seal.is_null() {
+                return false;
+            }
+            i += 1;
+        } else if after(arg, b"--root=").is_some()
+            || after(arg, b"--log=").is_some()
+            || after(arg, b"--log-format=").is_some()
+            || eq(arg, b"--debug")
+            || eq(arg, b"--systemd-cgroup")
+            || eq(arg, b"-s")
+        {
+        } else if eq(arg, b"--root")
+            || eq(arg, b"-r")
+            || eq(arg, b"--log")
+            || eq(arg, b"-l")
+            || eq(arg, b"--log-format")
+        {
+            if (*argv.add(i)).is_null() {
+                return false;
+            }
+            i += 1;
+        } else if eq(arg, b"run") || eq(arg, b"create") || eq(arg, b"exec") {
+            break;
+        } else {
+            return false;
+        }
+    }
+    // After the subcommand: a later --seal or a help/version word is clap's.
+    loop {
+        let arg = *argv.add(i);
+        if arg.is_null() {
+            break;
+        }
+        i += 1;
+        if after(arg, b"--seal").is_some()
+            || eq(arg, b"-h")
+            || eq(arg, b"--help")
+            || eq(arg, b"-V")
+            || eq(arg, b"--version")
+        {
+            return false;
+        }
+    }
+    if seal.is_null() {
+        seal = seal_env;
+    }
+    seal.is_null() || eq(seal, b"auto") || eq(seal, b"overlayfs")
+}
+
+unsafe fn seal_and_reexec(
+    argv: *const *const u8,
+    envp: *const *const u8,
+    fds: &mut Fds,
+) -> Result<(), Decline> {
+    // Environment: copy the pointers (room for the token and the marker),
+    // find SEALRUN_SEAL, and leave anything exeseal's knobs or a previous
+    // re-exec set to the normal path.
+    let mut env: [MaybeUninit<*const u8>; MAX_ENV + 3] =
+        [const { MaybeUninit::uninit() }; MAX_ENV + 3];
+    let mut n = 0;
+    let mut seal_env: *const u8 = core::ptr::null();
+    loop {
+        let e = *envp.add(n);
+        if e.is_null() {
+            break;
+        }
+        if n == MAX_ENV || after(e, b"_EXESEAL_").is_some() || after(e, b"EXESEAL_").is_some() {
+            return Err(Decline::Env);
+        }
+        if let Some(v) = after(e, b"SEALRUN_SEAL=") {
+            if read_volatile(v) == 0 {
+                return Err(Decline::Env); // clap's error to report
+            }
+            seal_env = v;
+        }
+        if after(e, MARKER_ENV).is_some() {
+            return Err(Decline::Env);
+        }
+        env.as_mut_ptr().add(n).write(MaybeUninit::new(e));
+        n += 1;
+    }
+    if !takes_line(argv, seal_env) {
+        return Err(Decline::Line);
+    }
+    if raw::geteuid() != 0 {
+        return Err(Decline::NotRoot); // the user-namespace path is the normal one's
+    }
+
+    // The running binary, by path, and proof that the path still names it.
+    let mut path: [MaybeUninit<u8>; PATH_MAX] = [const { MaybeUninit::uninit() }; PATH_MAX];
+    let p = path.as_mut_ptr() as *mut u8;
+    let len = raw::readlink(c"/proc/self/exe".as_ptr().cast(), p, PATH_MAX - 1)
+        .map_err(|_| Decline::Exe)?;
+    write_volatile(p.add(len), 0);
+    let exe = fds
+        .push(raw::open(c"/proc/self/exe".as_ptr().cast(), O_PATH, 0))
+        .ok_or(Decline::Exe)?;
+    let exe_st = raw::fstat(exe).ok_or(Decline::Exe)?;
+    // Already on an overlay or in a memfd (sealmount, memfd-bind): the
+    // normal path accepts or rejects those.
+    let magic = raw::fstatfs_type(exe).ok_or(Decline::Exe)?;
+    if magic == OVERLAYFS_MAGIC || magic == TMPFS_MAGIC || magic == HUGETLBFS_MAGIC {
+        return Err(Decline::Exe);
+    }
+    let slash = last_slash(p, len).ok_or(Decline::Exe)?;
+    if slash == 0 || read_volatile(p) != b'/' || ends_with(p, len, b" (deleted)") {
+        return Err(Decline::Exe);
+    }
+    write_volatile(p.add(slash), 0);
+    let name = p.add(slash + 1);
+    let dir = fds
+        .push(raw::open(p, O_PATH | libc::O_DIRECTORY, 0))
+        .ok_or(Decline::Exe)?;
+    let at = fds
+        .push(raw::openat(dir, name, O_PATH | libc::O_NOFOLLOW))
+        .ok_or(Decline::Exe)?;
+    let at_st = raw::fstat(at).ok_or(Decline::Exe)?;
+    if at_st.st_dev != exe_st.st_dev || at_st.st_ino != exe_st.st_ino {
+        return Err(Decline::Exe);
+    }
+
+    // The shared dummy layer, only as exeseal would accept it (root's, not
+    // group/other-writable, empty); creating it is the normal path's job.
+    let run = fds
+        .push(raw::open(
+            c"/run/exeseal".as_ptr().cast(),
+            O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        ))
+        .ok_or(Decline::Dummy)?;
+    only_root_writes(run)?;
+    let empty = fds
+        .push(raw::openat(
+            run,
+            c"empty".as_ptr().cast(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        ))
+        .ok_or(Decline::Dummy)?;
+    only_root_writes(empty)?;
+    if !raw::dir_is_empty(empty) {
+        return Err(Decline::Dummy);
+    }
+
+    // The overlay, as exeseal's fd-shared form builds it.
+    let fs = fds
+        .push(raw::fsopen(c"overlay".as_ptr().cast()))
+        .ok_or(Decline::Mount)?;
+    let lower = c"lowerdir+".as_ptr().cast();
+    raw::fsconfig(fs, libc::FSCONFIG_SET_FD, lower, core::ptr::null(), dir)
+        .ok_or(Decline::Mount)?;
+    raw::fsconfig(fs, libc::FSCONFIG_SET_FD, lower, core::ptr::null(), empty)
+        .ok_or(Decline::Mount)?;
+    raw::fsconfig(
+        fs,
+        libc::FSCONFIG_SET_STRING,
+        c"xino".as_ptr().cast(),
+        c"off".as_ptr().cast(),
+        0,
+    )
+    .ok_or(Decline::Mount)?;
+    raw::fsconfig(
+        fs,
+        libc::FSCONFIG_CMD_CREATE,
+        core::ptr::null(),
+        core::ptr::null(),
+        0,
+    )
+    .ok_or(Decline::Mount)?;
+    let attrs = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOSUID;
+    let mnt = fds.push(raw::fsmount(fs, attrs)).ok_or(Decline::Mount)?;
+    let sealed = fds
+        .push(raw::openat(mnt, name, O_PATH | libc::O_NOFOLLOW))
+        .ok_or(Decline::Mount)?;
+    let st = raw::fstat(sealed).ok_or(Decline::Mount)?;
+    // exeseal's verify_same_content: with xino=off the lower inode number.
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG
+        || st.st_ino != exe_st.st_ino
+        || st.st_size != exe_st.st_size
+        || (st.st_mtime, st.st_mtime_nsec) != (exe_st.st_mtime, exe_st.st_mtime_nsec)
+        || (st.st_ctime, st.st_ctime_nsec) != (exe_st.st_ctime, exe_st.st_ctime_nsec)
+    {
+        return Err(Decline::Mount);
+    }
+
+    let mut token: [MaybeUninit<u8>; TOKEN_MAX] = [const { MaybeUninit::uninit() }; TOKEN_MAX];
+    let t = token.as_mut_ptr() as *mut u8;
+    write_token(t, st.st_dev, st.st_ino);
+    let mut marker: [MaybeUninit<u8>; 64] = [const { MaybeUninit::uninit() }; 64];
+    let m = marker.as_mut_ptr() as *mut u8;
+    let k = copy(m, MARKER_ENV);
+    copy(m.add(k), b"=1\0");
+    env.as_mut_ptr().add(n).write(MaybeUninit::new(t));
+    env.as_mut_ptr().add(n + 1).write(MaybeUninit::new(m));
+    env.as_mut_ptr()
+        .add(n + 2)
+        .write(MaybeUninit::new(core::ptr::null()));
+    raw::execveat(sealed, argv, env.as_ptr() as *const *const u8);
+    Err(Decline::Exec)
+}
+
+/// exeseal's re-exec token for our overlay, `_EXESEAL_REEXEC=1:overlayfs:DEV:INO:0`,
+/// NUL-terminated (`tests::token_matches_exeseal` ties it to exeseal's encoder).
+///
+/// # Safety
+/// `out` has room for [`TOKEN_MAX`] bytes.
+pub unsafe fn write_token(out: *mut u8, dev: u64, ino: u64) -> usize {
+    let mut k = copy(out, b"_EXESEAL_REEXEC=1:overlayfs:");
+    k += decimal(out.add(k), dev);
+    k += copy(out.add(k), b":");
+    k += decimal(out.add(k), ino);
+    k += copy(out.add(k), b":0\0");
+    k - 1
+}
+
+pub const TOKEN_MAX: usize = 96;
+const MAX_ENV: usize = 512;
+const PATH_MAX: usize = 4096;
+const O_PATH: i32 = libc::O_PATH | libc::O_CLOEXEC;
+const OVERLAYFS_MAGIC: i64 = 0x794c_7630;
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+
+unsafe fn only_root_writes(fd: i32) -> Result<(), Decline> {
+    match raw::fstat(fd) {
+        Some(st) if st.st_uid == 0 && st.st_mode & 0o022 == 0 => Ok(()),
+        _ => Err(Decline::Dummy),
+    }
+}
+
+/// The string after `prefix` in the C string `s`, if it starts with it.
+unsafe fn after(s: *const u8, prefix: &[u8]) -> Option<*const u8> {
+    let mut i = 0;
+    while i < prefix.len() {
+        if read_volatile(s.add(i)) != *prefix.as_ptr().add(i) {
+            return None; // also stops at s's NUL: no prefix byte is 0
+        }
+        i += 1;
+    }
+    Some(s.add(i))
+}
+
+/// C string `s` equals `lit`.
+unsafe fn eq(s: *const u8, lit: &[u8]) -> bool {
+    matches!(after(s, lit), Some(rest) if read_volatile(rest) == 0)
+}
+
+unsafe fn ends_with(s: *const u8, len: usize, suffix: &[u8]) -> bool {
+    len >= suffix.len() && eq(s.add(len - suffix.len()), suffix)
+}
+
+unsafe fn last_slash(s: *const u8, len: usize) -> Option<usize> {
+    let mut i = len;
+    while i > 0 {
+        i -= 1;
+        if read_volatile(s.add(i)) == b'/' {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Copies `src` to `dst`; returns its length.
+unsafe fn copy(dst: *mut u8, src: &[u8]) -> usize {
+    let mut i = 0;
+    while i < src.len() {
+        write_volatile(dst.add(i), *src.as_ptr().add(i));
+        i += 1;
+    }
+    i
+}
+
+/// Writes `v` in decimal; returns the number of digits (at most 20).
+unsafe fn decimal(dst: *mut u8, mut v: u64) -> usize {
+    let mut digits = 1;
+    let mut rest = v / 10;
+    while rest > 0 {
+        digits += 1;
+        rest /= 10;
+    }
+    let mut i = digits;
+    while i > 0 {
+        i -= 1;
+        write_volatile(dst.add(i), b'0' + (v % 10) as u8);
+        v /= 10;
+    }
+    digits
+}
+
+/// Descriptors this path opened, closed when it declines.
+struct Fds {
+    fds: [i32; 8],
+    n: usize,
+}
+
+impl Fds {
+    fn new() -> Self {
+        Self { fds: [-1; 8], n: 0 }
+    }
+
+    fn push(&mut self, fd: Option<i32>) -> Option<i32> {
+        let fd = fd?;
+        if let Some(slot) = self.fds.get_mut(self.n) {
+            *slot = fd;
+            self.n += 1;
+        }
+        Some(fd)
+    }
+}
+
+impl Drop for Fds {
+    fn drop(&mut self) {
+        // iter().take(): no slice bounds check, whose panic path would
+        // reach relocated data.
+        for &fd in self.fds.iter().take(self.n) {
+            // SAFETY: descriptors this path opened and nothing else holds.
+            unsafe { raw::close(fd) };
+        }
+    }
+}
+
+/// Raw system calls: the `syscall` instruction, no libc (not started yet).
+/// Each returns `None`/`Err` on any error: the caller only declines.
+mod raw {
+    use core::mem::MaybeUninit;
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn syscall(n: i64, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
+        let ret: isize;
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") n as isize => ret,
+            in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e,
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+        ret
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn syscall(_: i64, _: usize, _: usize, _: usize, _: usize, _: usize) -> isize {
+        -(libc::ENOSYS as isize)
+    }
+
+    fn fd(r: isize) -> Option<i32> {
+        (r >= 0).then_some(r as i32)
+    }
+
+    pub unsafe fn geteuid() -> u32 {
+        syscall(libc::SYS_geteuid, 0, 0, 0, 0, 0) as u32
+    }
+
+    pub unsafe fn readlink(path: *const u8, buf: *mut u8, max: usize) -> Result<usize, ()> {
+        let r = syscall(
+            libc::SYS_readlinkat,
+            libc::AT_FDCWD as usize,
+            path as usize,
+            buf as usize,
+            max,
+            0,
+        );
+        if r < 0 || r as usize >= max {
+            return Err(());
+        }
+        Ok(r as usize)
+    }
+
+    pub unsafe fn open(path: *const u8, flags: i32, mode: u32) -> Option<i32> {
+        fd(syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD as usize,
+            path as usize,
+            flags as usize,
+            mode as usize,
+            0,
+        ))
+    }
+
+    pub unsafe fn openat(dir: i32, name: *const u8, flags: i32) -> Option<i32> {
+        fd(syscall(
+            libc::SYS_openat,
+            dir as usize,
+            name as usize,
+            flags as usize,
+            0,
+            0,
+        ))
+    }
+
+    pub unsafe fn close(fd: i32) {
+        syscall(libc::SYS_close, fd as usize, 0, 0, 0, 0);
+    }
+
+    pub unsafe fn fstat(fd: i32) -> Option<libc::stat> {
+        let mut st = MaybeUninit::<libc::stat>::uninit();
+        let r = syscall(
+            libc::SYS_fstat,
+            fd as usize,
+            st.as_mut_ptr() as usize,
+            0,
+            0,
+            0,
+        );
+        (r == 0).then(|| st.assume_init())
+    }
+
+    pub unsafe fn fstatfs_type(fd: i32) -> Option<i64> {
+        let mut st = MaybeUninit::<libc::statfs>::uninit();
+        let r = syscall(
+            libc::SYS_fstatfs,
+            fd as usize,
+            st.as_mut_ptr() as usize,
+            0,
+            0,
+            0,
+        );
+        (r == 0).then(|| st.assume_init().f_type as i64)
+    }
+
+    /// Only "." and ".." in the directory open at `fd`.
+    pub unsafe fn dir_is_empty(fd: i32) -> bool {
+        let mut buf = MaybeUninit::<[u8; 1024]>::uninit();
+        let p = buf.as_mut_ptr() as *mut u8;
+        loop {
+            let r = syscall(libc::SYS_getdents64, fd as usize, p as usize, 1024, 0, 0);
+            if r == 0 {
+                return true;
+            }
+            if r < 0 {
+                return false;
+            }
+            // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+            let mut off = 0usize;
+            while off < r as usize {
+                let rec = p.add(off);
+                let reclen = core::ptr::read_unaligned(rec.add(16) as *const u16) as usize;
+                let name = rec.add(19);
+                if !(super::eq(name, b".") || super::eq(name, b"..")) || reclen == 0 {
+                    return false;
+                }
+                off += reclen;
+            }
+        }
+    }
+
+    pub unsafe fn fsopen(fs: *const u8) -> Option<i32> {
+        fd(syscall(
+            libc::SYS_fsopen,
+            fs as usize,
+            libc::FSOPEN_CLOEXEC as usize,
+            0,
+            0,
+            0,
+        ))
+    }
+
+    pub unsafe fn fsconfig(
+        fs: i32,
+        cmd: u32,
+        key: *const u8,
+        value: *const u8,
+        aux: i32,
+    ) -> Option<()> {
+        let r = syscall(
+            libc::SYS_fsconfig,
+            fs as usize,
+            cmd as usize,
+            key as usize,
+            value as usize,
+            aux as usize,
+        );
+        (r == 0).then_some(())
+    }
+
+    pub unsafe fn fsmount(fs: i32, attrs: u64) -> Option<i32> {
+        fd(syscall(
+            libc::SYS_fsmount,
+            fs as usize,
+            libc::FSMOUNT_CLOEXEC as usize,
+            attrs as usize,
+            0,
+            0,
+        ))
+    }
+
+    pub unsafe fn execveat(fd: i32, argv: *const *const u8, envp: *const *const u8) {
+        syscall(
+            libc::SYS_execveat,
+            fd as usize,
+            c"".as_ptr() as usize,
+            argv as usize,
+            envp as usize,
+            libc::AT_EMPTY_PATH as usize,
+        );
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::ffi::CString;
+
+    use super::*;
+
+    fn argv(line: &str) -> (Vec<CString>, Vec<*const u8>) {
+        let owned: Vec<CString> = std::iter::once("sealrun")
+            .chain(line.split_whitespace())
+            .map(|s| CString::new(s).unwrap())
+            .collect();
+        let mut ptrs: Vec<*const u8> = owned.iter().map(|c| c.as_ptr().cast()).collect();
+        ptrs.push(std::ptr::null());
+        (owned, ptrs)
+    }
+
+    pub(crate) fn takes(line: &str, env: Option<&str>) -> bool {
+        let (_keep, ptrs) = argv(line);
+        let env = env.map(|v| CString::new(v).unwrap());
+        let env_ptr = env.as_ref().map_or(std::ptr::null(), |c| c.as_ptr().cast());
+        // SAFETY: NULL-terminated array of live C strings; env live or null.
+        unsafe { takes_line(ptrs.as_ptr(), env_ptr) }
+    }
+
+    #[test]
+    fn takes_plain_overlayfs_and_auto_lines_only() {
+        for line in [
+            "run -b b c",
+            "--root /x run c",
+            "--root=/x --seal overlayfs run c",
+            "--seal=auto -r /x --log f --log-format json --debug -s exec c true",
+            "--systemd-cgroup create c",
+        ] {
+            assert!(takes(line, None), "{line}");
+        }
+        for line in [
+            "",
+            "state c",
+            "--seal memfd run c",
+            "--seal none run c",
+            "--seal",
+            "--root",
+            "--unknown run c",
+            "run c --seal overlayfs",
+            "run --help",
+            "exec c -V",
+            "-dh run c",
+        ] {
+            assert!(!takes(line, None), "{line}");
+        }
+        assert!(!takes("run c", Some("memfd")));
+        assert!(takes("run c", Some("overlayfs")));
+        assert!(
+            !takes("--seal memfd run c", Some("overlayfs")),
+            "the flag wins"
+        );
+    }
+
+    #[test]
+    fn token_matches_exeseal() {
+        for (dev, ino) in [(0, 0), (2049, 1_234_567), (u64::MAX, u64::MAX)] {
+            let mut buf = [0u8; TOKEN_MAX];
+            // SAFETY: buf has TOKEN_MAX bytes.
+            let len = unsafe { write_token(buf.as_mut_ptr(), dev, ino) };
+            assert_eq!(buf[len], 0, "NUL-terminated");
+            let ours = std::str::from_utf8(&buf[..len]).unwrap();
+            let theirs = exeseal::reexec_env_entry(exeseal::Strategy::Overlayfs, dev, ino, 0);
+            assert_eq!(ours, theirs);
+        }
+    }
+}
