@@ -157,7 +157,10 @@ const SEAL_ATTEMPTS: u32 = 3;
 /// up with EBUSY. One CPU (see [`sys::on_one_cpu`]) removes the usual cause,
 /// yet CI still saw it once in a few hundred sealed runs on a busy 2-CPU
 /// machine (Linux 6.18), and here an unpinned loop met it once in 500 with the
-/// very next call succeeding at once: the reference is transient. The kernel
+/// very next call succeeding at once: the reference is transient. (This VM
+/// runs DAMON — kdamond with a physical-address `pageout` scheme — which
+/// takes page references while it samples and isolates pages: a likely
+/// holder.) The kernel
 /// does the waiting, so no sleep is added; a reference that outlives three
 /// rounds (a writable mapping or a pipe holding a page: someone else is
 /// touching our memfd) is a real refusal and fails the strategy.
