@@ -162,7 +162,7 @@ pub(crate) fn protection_of(
             Strategy::Overlayfs | Strategy::UsernsOverlayfs => {
                 magic == OVERLAYFS_SUPER_MAGIC
                     && is_read_only(exe)?
-                    && crate::mountinfo::entry_of(exe)?.is_none_or(|m| m.is_sealed_overlay())
+                    && crate::mountinfo::sealed_overlay_of(exe)?.is_none_or(|sealed| sealed)
             }
             Strategy::Memfd => link.starts_with(OWN_MEMFD_PREFIX.as_bytes()) && is_sealed(exe)?,
             // A private unlinked copy: no name anywhere, not a memfd (those

@@ -92,12 +92,137 @@ pub fn entry_of(fd: BorrowedFd<'_>) -> Result<Option<MountEntry>, SysError> {
 
 /// Is `fd` on a lower-only overlay attached in our namespace (sealmount)?
 pub fn is_sealed_overlay_mount(fd: BorrowedFd<'_>) -> Result<bool, SysError> {
-    Ok(entry_of(fd)?.is_some_and(|m| m.is_sealed_overlay()))
+    Ok(sealed_overlay_of(fd)? == Some(true))
+}
+
+/// Whether the mount `fd` lives on is a lower-only overlay
+/// ([`MountEntry::is_sealed_overlay`]); `None` if no mount namespace we can
+/// see lists it (a detached mount made with fsmount, never attached).
+///
+/// Asks statmount(2) about that one mount where the kernel can (6.8+; the
+/// option array 6.13+), else reads mountinfo. Why: this runs on every sealed
+/// call, and mountinfo costs the kernel ~2 µs per mount to print — 4.3 ms
+/// per read with 2,000 mounts (measured here), which busy container hosts
+/// have.
+pub fn sealed_overlay_of(fd: BorrowedFd<'_>) -> Result<Option<bool>, SysError> {
+    match statmount_verdict(fd)? {
+        Some(verdict) => Ok(verdict),
+        None => Ok(entry_of(fd)?.map(|m| m.is_sealed_overlay())),
+    }
+}
+
+const STATMOUNT_SB_BASIC: u64 = 0x1;
+const STATMOUNT_FS_TYPE: u64 = 0x20;
+const STATMOUNT_OPT_ARRAY: u64 = 0x400;
+const SB_RDONLY: u32 = 0x1;
+
+/// [`sealed_overlay_of`] by statmount(2); `None` where it cannot answer.
+fn statmount_verdict(fd: BorrowedFd<'_>) -> Result<Option<Option<bool>>, SysError> {
+    use rustix::io::Errno;
+    let Some(id) = sys::mount_id_unique(fd)? else {
+        return Ok(None);
+    };
+    let want = STATMOUNT_SB_BASIC | STATMOUNT_FS_TYPE | STATMOUNT_OPT_ARRAY;
+    // The 512-byte struct, then the strings: overlay options name each
+    // layer's path, so leave room (EOVERFLOW falls back to mountinfo).
+    let mut buf = vec![0u64; 2048];
+    match sys::statmount(id, want, &mut buf) {
+        Ok(()) => {}
+        // In no namespace of ours: detached, exactly as mountinfo would say.
+        Err(e) if e.errno == Errno::NOENT => return Ok(Some(None)),
+        // No statmount, or no option array (before 6.13), or too long.
+        Err(e) if matches!(e.errno, Errno::NOSYS | Errno::INVAL | Errno::OVERFLOW) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    }
+    let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    Ok(parse_statmount(&bytes, want).map(Some))
+}
+
+/// Judges a `struct statmount` buffer; `None` if it lacks what was asked.
+fn parse_statmount(b: &[u8], want: u64) -> Option<bool> {
+    let u32_at = |off: usize| Some(u32::from_ne_bytes(b.get(off..off + 4)?.try_into().ok()?));
+    let u64_at = |off: usize| Some(u64::from_ne_bytes(b.get(off..off + 8)?.try_into().ok()?));
+    // Offsets of struct statmount (include/uapi/linux/mount.h); strings
+    // start at `str`, byte 512.
+    const STR: usize = 512;
+    let got = u64_at(8)?;
+    let basic = STATMOUNT_SB_BASIC | STATMOUNT_FS_TYPE;
+    if got & basic != basic {
+        return None;
+    }
+    let cstr = |off: u32| -> Option<&[u8]> {
+        let rest = b.get(STR + off as usize..)?;
+        Some(&rest[..rest.iter().position(|&c| c == 0)?])
+    };
+    let sb_flags = u32_at(32)?;
+    let fs_type = cstr(u32_at(36)?)?;
+    if fs_type != b"overlay" {
+        return Some(false);
+    }
+    // A filesystem without options gets no OPT_ARRAY bit back, but an
+    // overlay always has some (its layers): without the bit, this kernel
+    // cannot list them.
+    if got & want & STATMOUNT_OPT_ARRAY == 0 {
+        return None;
+    }
+    let (opt_num, mut at) = (u32_at(128)?, u32_at(132)?);
+    let mut has_upper = false;
+    for _ in 0..opt_num {
+        let opt = cstr(at)?;
+        has_upper |= opt.starts_with(b"upperdir=") || opt.starts_with(b"workdir=");
+        at += opt.len() as u32 + 1;
+    }
+    Some(sb_flags & SB_RDONLY != 0 && !has_upper)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::{Mode, OFlags};
+    use std::os::fd::AsFd;
+
+    /// statmount answers on this kernel, the same as mountinfo for every
+    /// mount we can open, and "detached" for a fresh fsmount overlay.
+    #[test]
+    fn statmount_agrees_with_mountinfo_and_sees_detached_mounts() {
+        let root = sys::open("/", OFlags::PATH, Mode::empty()).unwrap();
+        if statmount_verdict(root.as_fd()).unwrap().is_none() {
+            eprintln!("SKIPPED statmount test: this kernel has no statmount(2) option arrays (Linux 6.13+)");
+            return;
+        }
+        let mut checked = 0;
+        for m in mounts().unwrap() {
+            let Ok(fd) = sys::open(
+                &m.mount_point,
+                OFlags::PATH | OFlags::NOFOLLOW,
+                Mode::empty(),
+            ) else {
+                continue;
+            };
+            if sys::mount_id(fd.as_fd()).unwrap() != m.id {
+                continue; // over-mounted: the path reaches another mount
+            }
+            assert_eq!(
+                statmount_verdict(fd.as_fd()).unwrap(),
+                Some(Some(m.is_sealed_overlay())),
+                "{m:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 0);
+        if rustix::process::geteuid().is_root() {
+            let dir = tempfile::tempdir().unwrap();
+            let (mnt, _) = crate::overlay_dir(dir.path()).unwrap();
+            assert_eq!(
+                statmount_verdict(mnt.as_fd()).unwrap(),
+                Some(None),
+                "detached"
+            );
+            assert_eq!(sealed_overlay_of(mnt.as_fd()).unwrap(), None);
+        }
+    }
 
     #[test]
     fn parses_overlay_lines() {
