@@ -3,7 +3,7 @@
 # Static-PIE builds for the host target: see scripts/build-env.sh.
 SH := set -e; . scripts/build-env.sh;
 
-.PHONY: all build test demo bench exec-bench clean
+.PHONY: all build test demo bench exec-bench mounts-bench clean
 
 all: build
 
@@ -33,6 +33,11 @@ bench: build
 exec-bench: build
 	scripts/deps.sh --bench
 	bash bench/exec-cost.sh
+
+# `sealrun run` per mode with 2000 extra mounts (bench/mounts.md).
+mounts-bench: build
+	scripts/deps.sh --bench
+	bash bench/mounts.sh
 
 clean:
 	cargo clean
