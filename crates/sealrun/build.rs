@@ -2,10 +2,16 @@
 //! sealrun binary on x86_64 Linux: a plain sealed call re-executes from
 //! there, before libc starts, and every other call falls through to glibc's
 //! `_start` unchanged. Test binaries keep the normal entry.
+//!
+//! Optimised builds only: that code must compile to plain instructions (no
+//! memcpy call, no overflow-check panic path reading relocated data), which
+//! an unoptimised build does not promise.
 fn main() {
-    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
-    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    if arch == "x86_64" && os == "linux" {
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    if var("CARGO_CFG_TARGET_ARCH") == "x86_64"
+        && var("CARGO_CFG_TARGET_OS") == "linux"
+        && var("OPT_LEVEL") != "0"
+    {
         println!("cargo:rustc-link-arg-bin=sealrun=-Wl,-e,sealrun_entry");
     }
     println!("cargo:rerun-if-changed=build.rs");

@@ -130,11 +130,14 @@ fn statmount_verdict(fd: BorrowedFd<'_>) -> Result<Option<Option<bool>>, SysErro
         Ok(()) => {}
         // In no namespace of ours: detached, exactly as mountinfo would say.
         Err(e) if e.errno == Errno::NOENT => return Ok(Some(None)),
-        // No statmount, or no option array (before 6.13), or too long.
-        Err(e) if matches!(e.errno, Errno::NOSYS | Errno::INVAL | Errno::OVERFLOW) => {
-            return Ok(None)
+        // Anything else means "cannot answer here", not "refuse": no
+        // statmount (ENOSYS), no option array before 6.13 (EINVAL), too
+        // long (EOVERFLOW), a seccomp filter or LSM saying EPERM/EACCES, a
+        // mount outside our chroot (EPERM). mountinfo still can.
+        Err(e) => {
+            tracing::debug!("{e}; reading mountinfo instead");
+            return Ok(None);
         }
-        Err(e) => return Err(e),
     }
     let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).collect();
     Ok(parse_statmount(&bytes, want).map(Some))
@@ -222,6 +225,69 @@ mod tests {
             );
             assert_eq!(sealed_overlay_of(mnt.as_fd()).unwrap(), None);
         }
+    }
+
+    /// A `struct statmount` as the kernel fills it: SB_BASIC + FS_TYPE, and
+    /// OPT_ARRAY when `opts` is given.
+    fn statmount_buf(fs_type: &str, read_only: bool, opts: Option<&[&str]>) -> Vec<u8> {
+        let mut b = vec![0u8; 512];
+        let mut strings: Vec<u8> = Vec::new();
+        let mut mask = STATMOUNT_SB_BASIC | STATMOUNT_FS_TYPE;
+        b[32..36].copy_from_slice(&(if read_only { SB_RDONLY } else { 0 }).to_ne_bytes());
+        b[36..40].copy_from_slice(&0u32.to_ne_bytes());
+        strings.extend_from_slice(fs_type.as_bytes());
+        strings.push(0);
+        if let Some(opts) = opts {
+            mask |= STATMOUNT_OPT_ARRAY;
+            b[128..132].copy_from_slice(&(opts.len() as u32).to_ne_bytes());
+            b[132..136].copy_from_slice(&(strings.len() as u32).to_ne_bytes());
+            for o in opts {
+                strings.extend_from_slice(o.as_bytes());
+                strings.push(0);
+            }
+        }
+        b[8..16].copy_from_slice(&mask.to_ne_bytes());
+        b.extend_from_slice(&strings);
+        b
+    }
+
+    #[test]
+    fn statmount_buffers_judged_like_mountinfo_lines() {
+        let want = STATMOUNT_SB_BASIC | STATMOUNT_FS_TYPE | STATMOUNT_OPT_ARRAY;
+        let judge = |b: Vec<u8>| parse_statmount(&b, want);
+        let lower_only: &[&str] = &["lowerdir+=/a", "lowerdir+=/b", "xino=off"];
+        assert_eq!(
+            judge(statmount_buf("overlay", true, Some(lower_only))),
+            Some(true)
+        );
+        assert_eq!(
+            judge(statmount_buf(
+                "overlay",
+                true,
+                Some(&["lowerdir=/a", "upperdir=/u", "workdir=/w"])
+            )),
+            Some(false),
+            "read-only overlay with an upper layer"
+        );
+        assert_eq!(
+            judge(statmount_buf("overlay", false, Some(lower_only))),
+            Some(false),
+            "not SB_RDONLY"
+        );
+        assert_eq!(
+            judge(statmount_buf("overlay", true, None)),
+            None,
+            "overlay without its options: ask mountinfo"
+        );
+        assert_eq!(
+            judge(statmount_buf("ext4", true, None)),
+            Some(false),
+            "no options is fine elsewhere"
+        );
+        let mut unterminated = statmount_buf("overlay", true, Some(lower_only));
+        unterminated.pop();
+        assert_eq!(judge(unterminated), None, "strings must end in NUL");
+        assert_eq!(judge(vec![0u8; 100]), None, "short buffer");
     }
 
     #[test]

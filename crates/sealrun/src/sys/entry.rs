@@ -27,8 +27,10 @@
 //! unrelocated addresses: comparisons are spelled out), and byte loops use
 //! volatile accesses so LLVM cannot turn them into memcmp/memcpy/strlen
 //! calls (IFUNCs not yet resolved). Integer constants and string literals
-//! are fine: both are reached PC-relative. `tests::entry_path_used` and
-//! `fast_path_seals_before_libc` (tests/seal_modes.rs) prove it runs.
+//! are fine: both are reached PC-relative. A mistake there would not go
+//! unnoticed: an unrelocated pointer or IFUNC call crashes every sealed
+//! start, and `plain_lines_seal_at_the_entry_point_others_after_libc_start`
+//! (tests/seal_modes.rs) fails unless this path really sealed.
 //!
 //! Only x86_64 has the entry stub; elsewhere sealrun starts normally.
 
@@ -65,6 +67,9 @@ core::arch::global_asm!(
 #[cfg(target_arch = "x86_64")]
 unsafe extern "C" fn fast_entry(sp: *const usize) {
     let argc = *sp;
+    if argc == 0 {
+        return; // (Linux 5.18+ never starts a program so) argv[1] would be envp
+    }
     let argv = sp.add(1) as *const *const u8;
     let envp = argv.add(argc + 1);
     let mut fds = Fds::new();
@@ -96,15 +101,15 @@ pub unsafe fn takes_line(argv: *const *const u8, seal_env: *const u8) -> bool {
     let mut i = 1;
     loop {
         let arg = *argv.add(i);
-        if arg.is_null() {
-            return false;
+        if arg.is_null() || !is_ascii(arg) {
+            return false; // early.rs bails on non-UTF-8: never take more
         }
         i += 1;
         if let Some(v) = after(arg, b"--seal=") {
             seal = v;
         } else if eq(arg, b"--seal") {
             seal = *argv.add(i);
-            if seal.is_null() {
+            if seal.is_null() || !is_ascii(seal) {
                 return false;
             }
             i += 1;
@@ -121,7 +126,8 @@ pub unsafe fn takes_line(argv: *const *const u8, seal_env: *const u8) -> bool {
             || eq(arg, b"-l")
             || eq(arg, b"--log-format")
         {
-            if (*argv.add(i)).is_null() {
+            let value = *argv.add(i);
+            if value.is_null() || !is_ascii(value) {
                 return false;
             }
             i += 1;
@@ -158,33 +164,10 @@ unsafe fn seal_and_reexec(
     envp: *const *const u8,
     fds: &mut Fds,
 ) -> Result<(), Decline> {
-    // Environment: copy the pointers (room for the token and the marker),
-    // find SEALRUN_SEAL, and leave anything exeseal's knobs or a previous
-    // re-exec set to the normal path.
+    // Room for the token, the marker and the NULL after the copied entries.
     let mut env: [MaybeUninit<*const u8>; MAX_ENV + 3] =
         [const { MaybeUninit::uninit() }; MAX_ENV + 3];
-    let mut n = 0;
-    let mut seal_env: *const u8 = core::ptr::null();
-    loop {
-        let e = *envp.add(n);
-        if e.is_null() {
-            break;
-        }
-        if n == MAX_ENV || after(e, b"_EXESEAL_").is_some() || after(e, b"EXESEAL_").is_some() {
-            return Err(Decline::Env);
-        }
-        if let Some(v) = after(e, b"SEALRUN_SEAL=") {
-            if read_volatile(v) == 0 {
-                return Err(Decline::Env); // clap's error to report
-            }
-            seal_env = v;
-        }
-        if after(e, MARKER_ENV).is_some() {
-            return Err(Decline::Env);
-        }
-        env.as_mut_ptr().add(n).write(MaybeUninit::new(e));
-        n += 1;
-    }
+    let (n, seal_env) = scan_env(envp, env.as_mut_ptr() as *mut *const u8)?;
     if !takes_line(argv, seal_env) {
         return Err(Decline::Line);
     }
@@ -202,11 +185,25 @@ unsafe fn seal_and_reexec(
         .push(raw::open(c"/proc/self/exe".as_ptr().cast(), O_PATH, 0))
         .ok_or(Decline::Exe)?;
     let exe_st = raw::fstat(exe).ok_or(Decline::Exe)?;
-    // Already on an overlay or in a memfd (sealmount, memfd-bind): the
-    // normal path accepts or rejects those.
+    // Already on an overlay (sealmount) or a sealed memfd (memfd-bind): the
+    // normal path accepts or rejects those. A plain file on tmpfs is sealed
+    // like any other (detect.rs judges tmpfs files by their seals too).
     let magic = raw::fstatfs_type(exe).ok_or(Decline::Exe)?;
-    if magic == OVERLAYFS_MAGIC || magic == TMPFS_MAGIC || magic == HUGETLBFS_MAGIC {
+    if magic == OVERLAYFS_MAGIC {
         return Err(Decline::Exe);
+    }
+    if magic == TMPFS_MAGIC || magic == HUGETLBFS_MAGIC {
+        let readable = fds
+            .push(raw::open(
+                c"/proc/self/exe".as_ptr().cast(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+                0,
+            ))
+            .ok_or(Decline::Exe)?;
+        match raw::get_seals(readable) {
+            Some(seals) if seals & libc::F_SEAL_WRITE == 0 => {}
+            _ => return Err(Decline::Exe),
+        }
     }
     let slash = last_slash(p, len).ok_or(Decline::Exe)?;
     if slash == 0 || read_volatile(p) != b'/' || ends_with(p, len, b" (deleted)") {
@@ -304,6 +301,46 @@ unsafe fn seal_and_reexec(
     Err(Decline::Exec)
 }
 
+/// Copies the environment's pointers to `out` (at most [`MAX_ENV`]) and
+/// finds `SEALRUN_SEAL`: the first one, as getenv (so clap) reads it.
+/// Declines where the normal path must decide: an exeseal knob or a previous
+/// re-exec's token or marker, an empty `SEALRUN_SEAL` (clap's error), more
+/// than `MAX_ENV` entries.
+///
+/// # Safety
+/// `envp` is a NULL-terminated array of C strings; `out` has room for
+/// `MAX_ENV` pointers.
+pub unsafe fn scan_env(
+    envp: *const *const u8,
+    out: *mut *const u8,
+) -> Result<(usize, *const u8), Decline> {
+    let mut n = 0;
+    let mut seal_env: *const u8 = core::ptr::null();
+    loop {
+        let e = *envp.add(n);
+        if e.is_null() {
+            return Ok((n, seal_env));
+        }
+        if n == MAX_ENV
+            || after(e, b"_EXESEAL_").is_some()
+            || after(e, b"EXESEAL_").is_some()
+            || after(e, MARKER_ENV).is_some()
+        {
+            return Err(Decline::Env);
+        }
+        if let Some(v) = after(e, b"SEALRUN_SEAL=") {
+            if seal_env.is_null() {
+                if read_volatile(v) == 0 {
+                    return Err(Decline::Env);
+                }
+                seal_env = v;
+            }
+        }
+        out.add(n).write(e);
+        n += 1;
+    }
+}
+
 /// exeseal's re-exec token for our overlay, `_EXESEAL_REEXEC=1:overlayfs:DEV:INO:0`,
 /// NUL-terminated (`tests::token_matches_exeseal` ties it to exeseal's encoder).
 ///
@@ -343,6 +380,17 @@ unsafe fn after(s: *const u8, prefix: &[u8]) -> Option<*const u8> {
         i += 1;
     }
     Some(s.add(i))
+}
+
+unsafe fn is_ascii(s: *const u8) -> bool {
+    let mut i = 0;
+    loop {
+        match read_volatile(s.add(i)) {
+            0 => return true,
+            c if c >= 0x80 => return false,
+            _ => i += 1,
+        }
+    }
 }
 
 /// C string `s` equals `lit`.
@@ -394,21 +442,28 @@ unsafe fn decimal(dst: *mut u8, mut v: u64) -> usize {
 
 /// Descriptors this path opened, closed when it declines.
 struct Fds {
-    fds: [i32; 8],
+    fds: [i32; 12],
     n: usize,
 }
 
 impl Fds {
     fn new() -> Self {
-        Self { fds: [-1; 8], n: 0 }
+        Self {
+            fds: [-1; 12],
+            n: 0,
+        }
     }
 
+    /// Records `fd`; with no room left, closes it and declines (`None`).
     fn push(&mut self, fd: Option<i32>) -> Option<i32> {
         let fd = fd?;
-        if let Some(slot) = self.fds.get_mut(self.n) {
-            *slot = fd;
-            self.n += 1;
-        }
+        let Some(slot) = self.fds.get_mut(self.n) else {
+            // SAFETY: just opened by this path, held nowhere else.
+            unsafe { raw::close(fd) };
+            return None;
+        };
+        *slot = fd;
+        self.n += 1;
         Some(fd)
     }
 }
@@ -507,6 +562,18 @@ mod raw {
             0,
         );
         (r == 0).then(|| st.assume_init())
+    }
+
+    pub unsafe fn get_seals(fd: i32) -> Option<i32> {
+        let r = syscall(
+            libc::SYS_fcntl,
+            fd as usize,
+            libc::F_GET_SEALS as usize,
+            0,
+            0,
+            0,
+        );
+        (r >= 0).then_some(r as i32)
     }
 
     pub unsafe fn fstatfs_type(fd: i32) -> Option<i64> {
@@ -656,6 +723,52 @@ pub(crate) mod tests {
             !takes("--seal memfd run c", Some("overlayfs")),
             "the flag wins"
         );
+        assert!(
+            !takes("--root /caf\u{e9} run c", None),
+            "non-ASCII: early.rs's to judge"
+        );
+        assert!(!takes("--root=/caf\u{e9} run c", None));
+    }
+
+    fn scan(env: &[&str]) -> Result<(usize, Option<String>), Decline> {
+        let owned: Vec<CString> = env.iter().map(|e| CString::new(*e).unwrap()).collect();
+        let mut ptrs: Vec<*const u8> = owned.iter().map(|c| c.as_ptr().cast()).collect();
+        ptrs.push(std::ptr::null());
+        let mut out = vec![std::ptr::null(); MAX_ENV];
+        // SAFETY: NULL-terminated array of live C strings; out has MAX_ENV slots.
+        let (n, seal) = unsafe { scan_env(ptrs.as_ptr(), out.as_mut_ptr())? };
+        assert_eq!(&out[..n], &ptrs[..n], "pointers copied in order");
+        // SAFETY: `seal` points into one of `owned`'s strings, still alive.
+        let seal = (!seal.is_null()).then(|| {
+            unsafe { std::ffi::CStr::from_ptr(seal.cast()) }
+                .to_str()
+                .unwrap()
+                .to_owned()
+        });
+        Ok((n, seal))
+    }
+
+    #[test]
+    fn environment_scan_reads_like_getenv_and_leaves_knobs_to_the_normal_path() {
+        assert_eq!(scan(&["A=1", "B=2"]), Ok((2, None)));
+        assert_eq!(
+            scan(&["SEALRUN_SEAL=hardened", "SEALRUN_SEAL=overlayfs"]),
+            Ok((2, Some("hardened".into()))),
+            "the first one wins, as in getenv"
+        );
+        for knob in [
+            "EXESEAL_FAIL=",
+            "EXESEAL_OVERLAY_LAYERS=fd",
+            "_EXESEAL_REEXEC=1:x",
+            "_SEALRUN_SEALED_AT_ENTRY=1",
+            "SEALRUN_SEAL=",
+        ] {
+            assert_eq!(scan(&["A=1", knob]), Err(Decline::Env), "{knob}");
+        }
+        let many: Vec<String> = (0..=MAX_ENV).map(|i| format!("V{i}=x")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(scan(&many[..MAX_ENV]).map(|r| r.0), Ok(MAX_ENV));
+        assert_eq!(scan(&many), Err(Decline::Env), "more than MAX_ENV");
     }
 
     #[test]
