@@ -273,8 +273,7 @@ fn tmpfs_copy(env: &common::TestEnv) -> Option<(tempfile::TempDir, std::path::Pa
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let shm = mounts
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some("/dev/shm"))
-        .last()?;
+        .rfind(|l| l.split(' ').nth(4) == Some("/dev/shm"))?;
     if !shm.contains(" - tmpfs ") || shm.split(' ').nth(5)?.split(',').any(|o| o == "noexec") {
         return None;
     }

@@ -586,6 +586,8 @@ mod raw {
             0,
             0,
         );
+        // f_type's width differs between architectures.
+        #[allow(clippy::unnecessary_cast)]
         (r == 0).then(|| st.assume_init().f_type as i64)
     }
 
