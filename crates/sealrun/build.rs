@@ -13,6 +13,8 @@ fn main() {
         && var("OPT_LEVEL") != "0"
     {
         println!("cargo:rustc-link-arg-bin=sealrun=-Wl,-e,sealrun_entry");
+        // Tells the tests this build has the path.
+        println!("cargo:rustc-env=SEALRUN_ENTRY_POINT=1");
     }
     println!("cargo:rerun-if-changed=build.rs");
 }

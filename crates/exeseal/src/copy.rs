@@ -172,6 +172,10 @@ fn retry_busy(mut op: impl FnMut() -> Result<(), SysError>) -> Result<(), SysErr
                 tracing::debug!(attempt, "{e}; asking again");
                 attempt += 1;
             }
+            Err(mut e) if e.errno == Errno::BUSY => {
+                e.op = format!("{} (refused {SEAL_ATTEMPTS} times)", e.op);
+                return Err(e);
+            }
             other => return other,
         }
     }

@@ -106,8 +106,10 @@ pub struct Early {
 /// the verified protection), on failure, or when it cannot tell the mode.
 pub fn early() -> Option<Early> {
     let marker = std::str::from_utf8(crate::sys::entry::MARKER_ENV).expect("ASCII");
-    // Never passed on to anything we start.
-    let at_entry = std::env::var_os(marker).is_some();
+    // Never passed on to anything we start. Only with a re-exec token (which
+    // exeseal then verifies) does it mean anything: a caller could set it.
+    let at_entry =
+        std::env::var_os(marker).is_some() && std::env::var_os(exeseal::REEXEC_ENV).is_some();
     std::env::remove_var(marker);
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mode = crate::early::seal_mode(&args, std::env::var_os("SEALRUN_SEAL").as_deref())?;

@@ -34,6 +34,8 @@
 //!
 //! Only x86_64 has the entry stub; elsewhere sealrun starts normally.
 
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
 use core::mem::MaybeUninit;
 use core::ptr::{read_volatile, write_volatile};
 
