@@ -28,5 +28,6 @@ echo "== sealrun --seal ${SEALRUN_SEAL:-auto} run demo"
 "$sealrun" --root "$demo/root" --debug --log "$demo/sealrun.log" run -b "$demo/bundle" "demo-$$"
 echo
 echo "== protection chosen (from the debug log)"
+grep -o 'seal: sealed at the ELF entry point[^"]*' "$demo/sealrun.log" | head -1 || true
 grep -o 'seal: using [a-z-]* ([0-9]* bytes copied)' "$demo/sealrun.log" | head -1
 rm -rf "$demo"
