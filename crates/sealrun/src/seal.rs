@@ -105,7 +105,7 @@ pub struct Early {
 /// from the sealed handle, so this only returns in the sealed image (with
 /// the verified protection), on failure, or when it cannot tell the mode.
 pub fn early() -> Option<Early> {
-    let marker = std::str::from_utf8(crate::sys::entry::MARKER_ENV).expect("ASCII");
+    let marker = crate::sys::entry::MARKER_ENV;
     // Never passed on to anything we start. Only with a re-exec token (which
     // exeseal then verifies) does it mean anything: a caller could set it.
     let at_entry =

@@ -39,9 +39,16 @@
 use core::mem::MaybeUninit;
 use core::ptr::{read_volatile, write_volatile};
 
+macro_rules! marker_env {
+    () => {
+        "_SEALRUN_SEALED_AT_ENTRY"
+    };
+}
 /// Set in the re-executed image's environment (and removed first thing in
 /// `main`), so logs and tests can tell which path sealed.
-pub const MARKER_ENV: &[u8] = b"_SEALRUN_SEALED_AT_ENTRY";
+pub const MARKER_ENV: &str = marker_env!();
+/// `MARKER_ENV=1`, NUL-terminated: the entry this path adds.
+const MARKER_ENTRY: &str = concat!(marker_env!(), "=1\0");
 
 #[cfg(target_arch = "x86_64")]
 core::arch::global_asm!(
@@ -290,12 +297,10 @@ unsafe fn seal_and_reexec(
     let mut token: [MaybeUninit<u8>; TOKEN_MAX] = [const { MaybeUninit::uninit() }; TOKEN_MAX];
     let t = token.as_mut_ptr() as *mut u8;
     write_token(t, st.st_dev, st.st_ino);
-    let mut marker: [MaybeUninit<u8>; 64] = [const { MaybeUninit::uninit() }; 64];
-    let m = marker.as_mut_ptr() as *mut u8;
-    let k = copy(m, MARKER_ENV);
-    copy(m.add(k), b"=1\0");
     env.as_mut_ptr().add(n).write(MaybeUninit::new(t));
-    env.as_mut_ptr().add(n + 1).write(MaybeUninit::new(m));
+    env.as_mut_ptr()
+        .add(n + 1)
+        .write(MaybeUninit::new(MARKER_ENTRY.as_ptr()));
     env.as_mut_ptr()
         .add(n + 2)
         .write(MaybeUninit::new(core::ptr::null()));
@@ -326,7 +331,7 @@ pub unsafe fn scan_env(
         if n == MAX_ENV
             || after(e, b"_EXESEAL_").is_some()
             || after(e, b"EXESEAL_").is_some()
-            || after(e, MARKER_ENV).is_some()
+            || after(e, MARKER_ENV.as_bytes()).is_some()
         {
             return Err(Decline::Env);
         }
@@ -349,7 +354,8 @@ pub unsafe fn scan_env(
 /// # Safety
 /// `out` has room for [`TOKEN_MAX`] bytes.
 pub unsafe fn write_token(out: *mut u8, dev: u64, ino: u64) -> usize {
-    let mut k = copy(out, b"_EXESEAL_REEXEC=1:overlayfs:");
+    let mut k = copy(out, exeseal::REEXEC_ENV.as_bytes());
+    k += copy(out.add(k), b"=1:overlayfs:");
     k += decimal(out.add(k), dev);
     k += copy(out.add(k), b":");
     k += decimal(out.add(k), ino);
