@@ -160,10 +160,10 @@ const SEAL_ATTEMPTS: u32 = 3;
 /// very next call succeeding at once: the reference is transient. (This VM
 /// runs DAMON — kdamond with a physical-address `pageout` scheme — which
 /// takes page references while it samples and isolates pages: a likely
-/// holder.) The kernel
-/// does the waiting, so no sleep is added; a reference that outlives three
-/// rounds (a writable mapping or a pipe holding a page: someone else is
-/// touching our memfd) is a real refusal and fails the strategy.
+/// holder.) The kernel does the waiting, so no sleep is added; a reference
+/// that outlives three rounds (a writable mapping or a pipe holding a page:
+/// someone else is touching our memfd) is a real refusal and fails the
+/// strategy.
 fn retry_busy(mut op: impl FnMut() -> Result<(), SysError>) -> Result<(), SysError> {
     let mut attempt = 1;
     loop {

@@ -101,10 +101,10 @@ pub fn is_sealed_overlay_mount(fd: BorrowedFd<'_>) -> Result<bool, SysError> {
 /// see lists it (a detached mount made with fsmount, never attached).
 ///
 /// Asks statmount(2) about that one mount where the kernel can (6.8+; the
-/// option array 6.13+; older kernels just leave it out), else reads mountinfo. Why: this runs on every sealed
-/// call, and mountinfo costs the kernel ~2 µs per mount to print — 4.3 ms
-/// per read with 2,000 mounts (measured here), which busy container hosts
-/// have.
+/// option array 6.13+, older kernels just leave it out), else reads
+/// mountinfo. Why: this runs on every sealed call, and mountinfo costs the
+/// kernel ~2 µs per mount to print — 4.3 ms per read with 2,000 mounts
+/// (measured here), which busy container hosts have.
 pub fn sealed_overlay_of(fd: BorrowedFd<'_>) -> Result<Option<bool>, SysError> {
     match statmount_verdict(fd)? {
         Some(verdict) => Ok(verdict),
@@ -132,9 +132,9 @@ fn statmount_verdict(fd: BorrowedFd<'_>) -> Result<Option<Option<bool>>, SysErro
         // In no namespace of ours: detached, exactly as mountinfo would say.
         Err(e) if e.errno == Errno::NOENT => return Ok(Some(None)),
         // Anything else means "cannot answer here", not "refuse": no
-        // statmount (ENOSYS), an unknown request (EINVAL), too
-        // long (EOVERFLOW), a seccomp filter or LSM saying EPERM/EACCES, a
-        // mount outside our chroot (EPERM). mountinfo still can.
+        // statmount (ENOSYS), an unknown request (EINVAL), too long
+        // (EOVERFLOW), a seccomp filter or LSM saying EPERM/EACCES, a mount
+        // outside our chroot (EPERM). mountinfo still can.
         Err(e) => {
             tracing::debug!("{e}; reading mountinfo instead");
             return Ok(None);

@@ -17,14 +17,15 @@
 //! accepts:
 //!
 //! 1. `lowerdir+` by fd (Linux 6.15+: 6.13-6.14 refuse our O_PATH directory
-//!    fd with EBADF and fall through to form 3), the dummy layer the shared empty
-//!    directory [`SHARED_EMPTY_DIR`]: root-owned, mode 0555, checked empty on
-//!    every use, opened without following symlinks. Making and dropping an
-//!    anonymous tmpfs per call costs 0.1-0.3 ms here (0.28 ms in a C loop
-//!    under load, 0.14 ms in a whole `sealrun run`, ~1%), almost all of it
-//!    the detached mount's teardown (an expedited RCU grace period); a
-//!    shared directory costs one open and one getdents. Contents of the lowest layer could only ever add names the
-//!    binary's directory lacks, never replace the binary — and it must be empty;
+//!    fd with EBADF and fall through to form 3), the dummy layer the shared
+//!    empty directory [`SHARED_EMPTY_DIR`]: root-owned, mode 0555, checked
+//!    empty on every use, opened without following symlinks. Making and
+//!    dropping an anonymous tmpfs per call costs 0.1-0.3 ms here (0.28 ms in
+//!    a C loop under load, 0.14 ms in a whole `sealrun run`, ~1%), almost all
+//!    of it the detached mount's teardown (an expedited RCU grace period); a
+//!    shared directory costs one open and one getdents. Contents of the
+//!    lowest layer could only ever add names the binary's directory lacks,
+//!    never replace the binary — and it must be empty;
 //! 2. `lowerdir+` by fd, the dummy layer an anonymous detached tmpfs: no path
 //!    is ever looked up, nothing can race or overlap (6.15+; also where the
 //!    shared directory is unusable: not root's, not empty, or overlapping —

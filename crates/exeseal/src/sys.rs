@@ -368,13 +368,10 @@ pub fn statmount(mnt_id: u64, mask: u64, buf: &mut [u64]) -> Result<()> {
         )
     };
     if rc < 0 {
-        let raw = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO);
         return Err(SysError::new(
             format!("statmount(mask {mask:#x})"),
             format!("mount {mnt_id}"),
-            Errno::from_raw_os_error(raw),
+            Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO),
         ));
     }
     Ok(())
