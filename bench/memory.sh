@@ -23,10 +23,8 @@ trap cleanup EXIT
 mkdir -p "$work/bin" "$work/served" "$work/state"
 cp "$BIN_DIR"/sealrun "$work/bin/sealrun"
 cp "$BIN_DIR"/sealrun "$work/served/sealrun"
-bash crates/sealrun/tests/make-bundle.sh "$work/bundle/rootfs" >/dev/null
-(cd "$work/bundle" && "$work/bin/sealrun" spec)
-jq '.process.terminal = false | .process.args = ["sleep", "600"]' "$work/bundle/config.json" >"$work/c.json"
-mv "$work/c.json" "$work/bundle/config.json"
+. bench/bundle.sh
+bench_bundle "$work/bundle" "$work/bin/sealrun" '["sleep", "600"]'
 
 shmem() { awk '/^Shmem:/ {print $2}' /proc/meminfo; }
 measure() { # name, sealrun path, extra args

@@ -25,10 +25,8 @@ trap cleanup EXIT
 mkdir -p "$work/bin" "$work/sealed" "$work/state" "$work/many"
 cp "$BIN_DIR"/sealrun "$work/bin/sealrun"
 cp "$BIN_DIR"/sealrun "$work/sealed/sealrun"
-bash crates/sealrun/tests/make-bundle.sh "$work/bundle/rootfs" >/dev/null
-(cd "$work/bundle" && "$work/bin/sealrun" spec)
-jq '.process.terminal = false | .process.args = ["/bin/true"]' "$work/bundle/config.json" >"$work/c.json"
-mv "$work/c.json" "$work/bundle/config.json"
+. bench/bundle.sh
+bench_bundle "$work/bundle" "$work/bin/sealrun" '["/bin/true"]'
 
 mount -t tmpfs many "$work/many"
 for i in $(seq "$MOUNTS"); do

@@ -56,10 +56,8 @@ mkdir -p "$work/bin" "$work/served" "$work/sealed" "$work/state"
 cp "$BIN_DIR"/sealrun "$work/bin/sealrun"
 cp "$BIN_DIR"/sealrun "$work/served/sealrun"
 cp "$BIN_DIR"/sealrun "$work/sealed/sealrun"
-bash crates/sealrun/tests/make-bundle.sh "$work/bundle/rootfs" >/dev/null
-(cd "$work/bundle" && "$work/bin/sealrun" spec)
-jq '.process.terminal = false | .process.args = ["/bin/true"]' "$work/bundle/config.json" >"$work/c.json"
-mv "$work/c.json" "$work/bundle/config.json"
+. bench/bundle.sh
+bench_bundle "$work/bundle" "$work/bin/sealrun" '["/bin/true"]'
 
 cmds=()
 add() { cmds+=(-n "$1" "$2"); }
