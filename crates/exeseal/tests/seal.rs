@@ -47,6 +47,24 @@ fn retry_busy<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T
     f()
 }
 
+/// `sh -c script` in a private mount namespace, so its mounts vanish with
+/// it. Scripts exit 99 when one of their own mounts fails.
+fn sh_in_private_mount_ns(script: &str) -> std::process::Output {
+    let out = retry_busy(|| {
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", script])
+            .output()
+    })
+    .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(99),
+        "mount failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A temp dir holding a copy of the probe binary.
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -337,18 +355,7 @@ fn shared_dummy_layer_only_when_empty_and_root_only() {
         // A binary in /run: its directory contains the shared one (ELOOP).
         overlapping = step_with("overlapping", "fd-shared,fd", "/run/probe"),
     );
-    let out = retry_busy(|| {
-        Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script])
-            .output()
-    })
-    .unwrap();
-    assert_ne!(
-        out.status.code(),
-        Some(99),
-        "mount failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = sh_in_private_mount_ns(&script);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let section = |name: &str| -> (String, Option<i32>) {
         let body = text
@@ -494,18 +501,7 @@ fn noexec_temp_dirs_are_skipped_with_reason() {
     let bin = keep.path().join("probe");
     std::fs::copy(&fx.bin, &bin).unwrap();
     let script = script.replace(fx.bin.to_str().unwrap(), bin.to_str().unwrap());
-    let out = retry_busy(|| {
-        Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script])
-            .output()
-    })
-    .unwrap();
-    assert_ne!(
-        out.status.code(),
-        Some(99),
-        "mount failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = sh_in_private_mount_ns(&script);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -855,12 +851,7 @@ if out=$(_EXESEAL_REEXEC="$tok" rw/probe ensure --only overlayfs 2>&1); then ech
 "#,
         base = base.display()
     );
-    let out = retry_busy(|| {
-        Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script])
-            .output()
-    })
-    .unwrap();
+    let out = sh_in_private_mount_ns(&script);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

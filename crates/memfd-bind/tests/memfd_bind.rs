@@ -93,6 +93,15 @@ impl Daemon {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The daemon's log says `needle` (`why` and the whole log otherwise).
+    fn assert_logged(&self, needle: &str, why: &str) {
+        let log = self.log();
+        assert!(
+            log.contains(needle),
+            "{why}: no {needle:?} in the log:\n{log}"
+        );
+    }
+
     fn signal(&self, sig: Signal) {
         kill_process(Pid::from_raw(self.pid() as i32).unwrap(), sig).expect("kill daemon");
     }
@@ -456,11 +465,7 @@ fn serves_a_sealed_copy_and_sigterm_restores_the_file() {
         "{mounts:?}"
     );
     println!("served mount: {}", mounts[0]);
-    assert!(
-        w.daemons[d].log().contains("open_tree+move_mount"),
-        "auto uses the new mount API:\n{}",
-        w.daemons[d].log()
-    );
+    w.daemons[d].assert_logged("open_tree+move_mount", "auto uses the new mount API");
     match systemd_escape(&exe) {
         Some(escaped) => assert_eq!(
             w.state_files(),
@@ -516,12 +521,9 @@ fn serves_a_sealed_copy_and_sigterm_restores_the_file() {
         "SIGTERM exit; log:\n{}",
         w.daemons[d].log()
     );
-    assert!(
-        w.daemons[d]
-            .log()
-            .contains("the path is the original file again"),
-        "{}",
-        w.daemons[d].log()
+    w.daemons[d].assert_logged(
+        "the path is the original file again",
+        "SIGTERM restores the path",
     );
     assert_not_served(&mut w);
     assert!(
@@ -643,13 +645,7 @@ fn a_new_daemon_clears_a_stale_mount_before_serving() {
 
     let d2 = w.start(&[], &exe);
     let pid2 = w.daemons[d2].pid();
-    assert!(
-        w.daemons[d2]
-            .log()
-            .contains("removed stale memfd-bind mount"),
-        "{}",
-        w.daemons[d2].log()
-    );
+    w.daemons[d2].assert_logged("removed stale memfd-bind mount", "restart after SIGKILL");
     assert_eq!(
         w.mounts_on(&exe).len(),
         1,
@@ -722,11 +718,7 @@ fn a_second_instance_is_refused() {
             "round {round}: {}",
             w.daemons[lost].log()
         );
-        let log = w.daemons[lost].log();
-        assert!(
-            log.contains("already served by memfd-bind"),
-            "round {round}: {log}"
-        );
+        w.daemons[lost].assert_logged("already served by memfd-bind", &format!("round {round}"));
         w.wait_ready(won);
         assert_eq!(
             w.mounts_on(&exe).len(),
