@@ -66,6 +66,13 @@ impl SealExecutor {
     }
 }
 
+impl SealExecutor {
+    /// Whether the workload is exec'd through the dmz shim.
+    pub fn uses_dmz(&self) -> bool {
+        self.dmz.is_some()
+    }
+}
+
 /// The first descriptor libcontainer's init process marks close-on-exec.
 fn first_cleaned_fd(preserve_fds: i32) -> RawFd {
     let listen_fds = std::env::var("LISTEN_FDS")

@@ -1,11 +1,13 @@
 //! sealrun: a runc-compatible OCI runtime on youki's libcontainer whose own
 //! binary is sealed before any container process exists.
 
+mod cgroupfs;
 mod cli;
 mod commands;
 mod early;
 mod executor;
 mod logging;
+mod record;
 mod seal;
 mod sys;
 

@@ -7,6 +7,7 @@ pub mod entry;
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 /// Duplicates `fd` onto the lowest free descriptor number `>= min`, with
 /// O_CLOEXEC set on the copy (`fcntl(F_DUPFD_CLOEXEC)`).
@@ -92,4 +93,126 @@ pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// An error from a mount-API or namespace call, naming the call, its
+/// arguments and the errno.
+fn op_err(call: String, err: rustix::io::Errno) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::from(io::Error::from(err).kind()),
+        format!("{call}: {err}"),
+    )
+}
+
+/// `unshare(CLONE_FS)` then `setns(mntns, CLONE_NEWNS)` for the calling
+/// thread only. setns into a mount namespace refuses a thread whose
+/// fs_struct (root, cwd) is shared with other threads, so the thread gets
+/// its own first; both die with the thread. setns sets the thread's root and
+/// cwd to the namespace's root, so every path the thread resolves afterwards
+/// is resolved inside that namespace's root, `..` included.
+pub fn enter_mount_namespace(mntns: BorrowedFd<'_>, what: &str) -> io::Result<()> {
+    // SAFETY: CLONE_FS only gives this thread its own root/cwd/umask; no
+    // descriptor table is unshared, so no other thread's fds are affected.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }
+        .map_err(|e| op_err("unshare(CLONE_FS)".into(), e))?;
+    rustix::thread::move_into_link_name_space(
+        mntns,
+        Some(rustix::thread::LinkNameSpaceType::Mount),
+    )
+    .map_err(|e| op_err(format!("setns({what}, CLONE_NEWNS)"), e))
+}
+
+/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)`: a
+/// detached copy of the mount at `path` (a bind mount not yet attached).
+pub fn clone_tree(path: &Path) -> io::Result<OwnedFd> {
+    use rustix::mount::OpenTreeFlags;
+    rustix::mount::open_tree(
+        rustix::fs::CWD,
+        path,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(|e| op_err(format!("open_tree({}, OPEN_TREE_CLONE)", path.display()), e))
+}
+
+/// Mount attributes for [`set_mount_attrs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MountAttrs {
+    pub readonly: bool,
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH, {set: nosuid|nodev|noexec [|rdonly],
+/// clear: rdonly when not readonly})` on the one mount `fd` refers to (not
+/// recursive). Works on detached mounts, so a tree gets its flags before it
+/// is attached anywhere (Linux 5.12+).
+pub fn set_mount_attrs(fd: BorrowedFd<'_>, attrs: MountAttrs, what: &str) -> io::Result<()> {
+    let base = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
+    let (set, clr) = if attrs.readonly {
+        (base | libc::MOUNT_ATTR_RDONLY, 0)
+    } else {
+        (base, libc::MOUNT_ATTR_RDONLY)
+    };
+    let attr = libc::mount_attr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr reads `size_of::<mount_attr>()` bytes from
+    // `attr`, which lives across the call; the path is a static C string.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("mount_setattr({what}, set={set:#x}, clear={clr:#x}): {err}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A new detached tmpfs (mode 0755, nosuid, nodev, noexec), writable.
+pub fn new_tmpfs() -> io::Result<OwnedFd> {
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+    let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| op_err("fsopen(tmpfs)".into(), e))?;
+    rustix::mount::fsconfig_set_string(&fs, "mode", "755")
+        .map_err(|e| op_err("fsconfig(tmpfs, mode=755)".into(), e))?;
+    rustix::mount::fsconfig_create(&fs).map_err(|e| op_err("fsconfig(tmpfs, CREATE)".into(), e))?;
+    rustix::mount::fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+    )
+    .map_err(|e| op_err("fsmount(tmpfs)".into(), e))
+}
+
+/// `move_mount(tree, "", dir, name, MOVE_MOUNT_F_EMPTY_PATH)`: attaches the
+/// detached mount `tree` at `name` below the directory `dir` (`path` only
+/// names it in errors).
+pub fn attach(tree: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str, path: &Path) -> io::Result<()> {
+    rustix::mount::move_mount(
+        tree,
+        "",
+        dir,
+        name,
+        rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| op_err(format!("move_mount(onto {})", path.display()), e))
+}
+
+/// `umount2(path, MNT_DETACH)`.
+pub fn detach_mount(path: &Path) -> io::Result<()> {
+    rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH)
+        .map_err(|e| op_err(format!("umount2({}, MNT_DETACH)", path.display()), e))
 }

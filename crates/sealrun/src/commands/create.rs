@@ -11,6 +11,7 @@ use libcontainer::syscall::syscall::SyscallType;
 
 use super::{remove_leftover_dir, validate_id, Runtime};
 use crate::executor::SealExecutor;
+use crate::{cgroupfs, record};
 
 /// Everything needed to build an init container (create and run).
 pub struct InitOptions<'a> {
@@ -51,7 +52,7 @@ pub fn build_init_container(
 ) -> Result<Container> {
     let id = opts.id;
     validate_id(id)?;
-    let bundle = check_bundle(opts.bundle)?;
+    let (bundle, spec) = check_bundle(opts.bundle)?;
     if let Some(pid_file) = opts.pid_file {
         check_pid_file(pid_file)?;
     }
@@ -71,6 +72,7 @@ pub fn build_init_container(
         );
     }
 
+    let dmz = executor.uses_dmz();
     let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
         .with_executor(executor)
         .with_root_path(&root)
@@ -89,15 +91,17 @@ pub fn build_init_container(
         // libcontainer only warns when it cannot write the pid file; runc
         // fails, and so do we.
         Ok(mut container) if opts.pid_file.is_some_and(|p| !p.exists()) => {
-            if let Err(err) = container.delete(true) {
-                tracing::warn!(id, %err, "failed to delete container after pid file failure");
-            }
+            discard(&mut container);
             bail!(
                 "failed to write pid file {} for container {id}",
                 opts.pid_file.unwrap_or(Path::new("")).display()
             )
         }
-        Ok(container) => {
+        Ok(mut container) => {
+            if let Err(err) = settle(&container, &spec, dmz) {
+                discard(&mut container);
+                return Err(err.context(format!("failed to create container {id}")));
+            }
             tracing::debug!(id, pid = ?container.pid(), "container created");
             Ok(container)
         }
@@ -114,9 +118,34 @@ pub fn build_init_container(
     }
 }
 
+/// What sealrun adds once libcontainer has built the container and its init
+/// waits for `start` (no code of the container has run yet): its record
+/// (cgroups to remove on delete, whether its init runs through dmz), then
+/// the cgroup mount as the spec asks for it (see `cgroupfs`).
+fn settle(container: &Container, spec: &Spec, dmz: bool) -> Result<()> {
+    let pid = container
+        .pid()
+        .context("libcontainer reported no init pid")?
+        .as_raw();
+    let plan = cgroupfs::plan(pid)?;
+    record::lock(&container.root, true)?.update(|r| {
+        r.cgroups = plan.dirs();
+        r.dmz_init = dmz;
+    })?;
+    plan.apply(pid, spec)
+}
+
+/// Removes a container this create could not finish.
+fn discard(container: &mut Container) {
+    if let Err(err) = super::delete::destroy(container, true) {
+        tracing::warn!(id = container.id(), "failed to delete container after a failed create: {err:#}");
+    }
+}
+
 /// Checks the bundle up front so that a bad bundle gives a precise error
-/// before libcontainer touches anything. Returns the canonical bundle path.
-fn check_bundle(bundle: &Path) -> Result<PathBuf> {
+/// before libcontainer touches anything. Returns the canonical bundle path
+/// and its spec.
+fn check_bundle(bundle: &Path) -> Result<(PathBuf, Spec)> {
     let bundle = std::fs::canonicalize(bundle)
         .with_context(|| format!("bundle {} is not accessible", bundle.display()))?;
     if !bundle.is_dir() {
@@ -146,7 +175,7 @@ fn check_bundle(bundle: &Path) -> Result<PathBuf> {
     if spec.process().is_none() {
         bail!("{} has no process section", config.display());
     }
-    Ok(bundle)
+    Ok((bundle, spec))
 }
 
 /// The pid file must be creatable: its directory has to exist.
@@ -214,7 +243,7 @@ mod tests {
 
         let ok = bundle_with(Some(&spec), true);
         assert_eq!(
-            check_bundle(ok.path()).unwrap(),
+            check_bundle(ok.path()).unwrap().0,
             std::fs::canonicalize(ok.path()).unwrap()
         );
     }

@@ -1,13 +1,16 @@
-//! `sealrun delete [--force] ID`
+//! `sealrun delete [--force] ID`, and the removal every path that ends a
+//! container shares.
 
 use anyhow::{Context, Result};
+use libcontainer::container::{Container, ContainerStatus};
 
 use super::Runtime;
+use crate::{cgroupfs, record};
 
 pub fn delete(runtime: &Runtime, args: liboci_cli::Delete) -> Result<()> {
     let id = args.container_id.as_str();
     let mut container = runtime.load(id)?;
-    container.delete(args.force).with_context(|| {
+    destroy(&mut container, args.force).with_context(|| {
         let hint = if args.force {
             ""
         } else {
@@ -15,4 +18,28 @@ pub fn delete(runtime: &Runtime, args: liboci_cli::Delete) -> Result<()> {
         };
         format!("failed to delete container {id}{hint}")
     })
+}
+
+/// libcontainer's delete, then the cgroups sealrun recorded for the
+/// container: libcontainer 0.7.0 removes only the cgroup directories it
+/// made itself, and its `Container::delete` fails (leaving the state
+/// behind) when the container made cgroups below them, because libcgroups'
+/// `remove` rmdirs the container's cgroup alone.
+pub fn destroy(container: &mut Container, force: bool) -> Result<()> {
+    // Read first: libcontainer's delete removes the state directory.
+    let record = record::read(&container.root).unwrap_or_else(|err| {
+        tracing::warn!(id = container.id(), "{err:#}");
+        record::Record::default()
+    });
+    if let Err(err) = container.delete(force) {
+        // Only once the container is stopped (libcontainer killed it
+        // before it failed) are the cgroups below its own ones empty.
+        if record.cgroups.is_empty() || container.status() != ContainerStatus::Stopped {
+            return Err(err.into());
+        }
+        tracing::debug!(id = container.id(), "delete failed ({err}); removing the container's sub-cgroups and trying again");
+        cgroupfs::remove_below(&record.cgroups)?;
+        container.delete(force)?;
+    }
+    cgroupfs::remove(&record.cgroups)
 }

@@ -95,7 +95,7 @@ pub fn run(runtime: &Runtime, args: liboci_cli::Run, executor: SealExecutor) -> 
 
     if !args.keep {
         // A cleanup failure must not hide the workload's exit status.
-        if let Err(err) = container.delete(true) {
+        if let Err(err) = super::delete::destroy(&mut container, true) {
             tracing::error!(id, %err, "failed to delete container after it exited");
             eprintln!("sealrun: warning: failed to delete container {id}: {err}");
         }
@@ -113,7 +113,7 @@ fn wants_terminal(args: &liboci_cli::Run) -> bool {
 }
 
 fn force_delete(container: &mut Container) {
-    if let Err(err) = container.delete(true) {
+    if let Err(err) = super::delete::destroy(container, true) {
         tracing::warn!(id = container.id(), %err, "failed to delete container after a failed run");
     }
 }

@@ -14,6 +14,25 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The capabilities Docker gives a container by default.
+pub const DOCKER_DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+
 /// How long any single sealrun invocation may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
