@@ -44,25 +44,37 @@ const DEFAULT_EXEC_PATH: &str = "/bin:/usr/bin";
 #[derive(Clone)]
 pub struct SealExecutor {
     dmz: Option<Arc<OwnedFd>>,
+    /// The container record's lock, held shared for a dmz exec: only kept
+    /// open here so that the runtime's stages inherit it (`dmz_gate`); like
+    /// the dmz fd it is close-on-exec and above the preserved range, so it
+    /// is released by each stage's exec of the workload and never reaches it.
+    _gate: Option<Arc<OwnedFd>>,
 }
 
 impl SealExecutor {
     /// `preserve_fds` is the `--preserve-fds` value given to libcontainer.
-    pub fn new(dmz: Option<OwnedFd>, preserve_fds: i32) -> anyhow::Result<Self> {
-        let dmz = match dmz {
-            None => None,
-            Some(fd) => Some(Arc::new(
+    pub fn new(
+        dmz: Option<OwnedFd>,
+        gate: Option<OwnedFd>,
+        preserve_fds: i32,
+    ) -> anyhow::Result<Self> {
+        let place = |fd: Option<OwnedFd>, what: &str| -> anyhow::Result<Option<Arc<OwnedFd>>> {
+            fd.map(|fd| {
                 place_above_preserved(fd, first_cleaned_fd(preserve_fds))
-                    .context("failed to place the dmz fd above the preserved fds")?,
-            )),
+                    .map(Arc::new)
+                    .with_context(|| format!("failed to place the {what} fd above the preserved fds"))
+            })
+            .transpose()
         };
+        let dmz = place(dmz, "dmz")?;
+        let gate = place(gate, "dmz gate lock")?;
         if let Some(fd) = &dmz {
             tracing::debug!(
                 fd = fd.as_raw_fd(),
                 "container process will be exec'd through the dmz"
             );
         }
-        Ok(Self { dmz })
+        Ok(Self { dmz, _gate: gate })
     }
 }
 

@@ -4,6 +4,7 @@
 mod cgroupfs;
 mod cli;
 mod commands;
+mod dmz_gate;
 mod early;
 mod executor;
 mod logging;
@@ -17,7 +18,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
-use libcontainer::oci_spec::runtime::Spec;
 
 use crate::cli::{Cli, Command, DEFAULT_ROOT};
 use crate::commands::Runtime;
@@ -63,7 +63,7 @@ fn run(cli: Cli, early: Option<seal::Early>) -> Result<u8> {
     let mut protection = seal::protect(
         cli.seal,
         cli.command.starts_container_process(),
-        || container_spec(&runtime, &cli.command),
+        || dmz_gate::judge(&runtime, &cli.command),
         early,
     )
     .context("failed to protect the runtime binary")?;
@@ -71,15 +71,27 @@ fn run(cli: Cli, early: Option<seal::Early>) -> Result<u8> {
 
     let code = match cli.command {
         Command::Create(args) => {
-            let executor = SealExecutor::new(protection.dmz.take(), args.preserve_fds)?;
+            let executor = SealExecutor::new(
+                protection.dmz.take(),
+                protection.gate.take(),
+                args.preserve_fds,
+            )?;
             commands::create::create(&runtime, args, executor).map(|()| 0)?
         }
         Command::Run(args) => {
-            let executor = SealExecutor::new(protection.dmz.take(), args.preserve_fds)?;
+            let executor = SealExecutor::new(
+                protection.dmz.take(),
+                protection.gate.take(),
+                args.preserve_fds,
+            )?;
             commands::run::run(&runtime, args, executor)?
         }
         Command::Exec(args) => {
-            let executor = SealExecutor::new(protection.dmz.take(), args.preserve_fds)?;
+            let executor = SealExecutor::new(
+                protection.dmz.take(),
+                protection.gate.take(),
+                args.preserve_fds,
+            )?;
             commands::exec::exec(&runtime, args, executor)?
         }
         Command::Start(args) => commands::start::start(&runtime, args).map(|()| 0)?,
@@ -96,45 +108,6 @@ fn run(cli: Cli, early: Option<seal::Early>) -> Result<u8> {
     };
     drop(protection);
     Ok(code)
-}
-
-/// The spec of the process a command is about to start in a container (for
-/// the dmz safety check): the bundle's for create/run; for exec, the
-/// container's, with the capabilities exec adds.
-fn container_spec(runtime: &Runtime, command: &Command) -> Result<Spec> {
-    let load = |bundle: &std::path::Path| {
-        let path = bundle.join("config.json");
-        Spec::load(&path).with_context(|| format!("failed to load {}", path.display()))
-    };
-    match command {
-        Command::Create(a) => load(&a.bundle),
-        Command::Run(a) => load(&a.bundle),
-        Command::Exec(a) => {
-            let container = runtime.load(&a.container_id)?;
-            let mut spec = load(container.bundle())?;
-            if let Some(file) = &a.process {
-                let text = std::fs::read_to_string(file)
-                    .with_context(|| format!("failed to read {}", file.display()))?;
-                let process: libcontainer::oci_spec::runtime::Process = serde_json::from_str(&text)
-                    .with_context(|| format!("failed to parse {}", file.display()))?;
-                spec.set_process(Some(process));
-            }
-            if a.cap.iter().any(|c| {
-                c.trim_start_matches("CAP_")
-                    .eq_ignore_ascii_case("SYS_PTRACE")
-            }) {
-                let mut process = spec.process().clone().unwrap_or_default();
-                let mut caps = process.capabilities().clone().unwrap_or_default();
-                let mut bounding = caps.bounding().clone().unwrap_or_default();
-                bounding.insert(libcontainer::oci_spec::runtime::Capability::SysPtrace);
-                caps.set_bounding(Some(bounding));
-                process.set_capabilities(Some(caps));
-                spec.set_process(Some(process));
-            }
-            Ok(spec)
-        }
-        _ => anyhow::bail!("this command starts no container process"),
-    }
 }
 
 /// Prints a clap error on one line (help and version go out unchanged).

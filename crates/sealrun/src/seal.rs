@@ -17,6 +17,8 @@ use std::os::fd::OwnedFd;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use exeseal::{Probe, Sealer, Strategy};
+
+use crate::dmz_gate::Gate;
 use libcontainer::oci_spec::runtime::{Capability, LinuxNamespaceType, LinuxSeccompAction, Spec};
 
 /// How the runtime binary is sealed (`--seal`, env `SEALRUN_SEAL`).
@@ -66,6 +68,9 @@ pub struct Protection {
     /// final exec is `execveat(dmz, "", [resolved_program, args..], envp,
     /// AT_EMPTY_PATH)` and the shim execs its own argv[0].
     pub dmz: Option<OwnedFd>,
+    /// With dmz for an exec: the container record's lock, held shared, for
+    /// the runtime's stages to inherit (see `dmz_gate`).
+    pub gate: Option<OwnedFd>,
 }
 
 /// The sealer for a mode that re-executes from a sealed copy of ourselves.
@@ -123,13 +128,13 @@ pub fn early() -> Option<Early> {
 }
 
 /// Protects the running runtime binary. Does nothing unless the command
-/// starts a container process (create, run, exec). `spec` yields the OCI
-/// spec of the process about to start; only dmz decisions need it. `early`
-/// is what [`early`] did before the command line was parsed.
+/// starts a container process (create, run, exec). `gate` judges whether
+/// dmz would protect this start (`dmz_gate::judge`); only dmz decisions
+/// need it. `early` is what [`early`] did before the command line was parsed.
 pub fn protect(
     mode: SealMode,
     starts_container_process: bool,
-    spec: impl FnOnce() -> Result<Spec>,
+    gate: impl FnOnce() -> Result<Gate>,
     early: Option<Early>,
 ) -> Result<Protection> {
     if !starts_container_process {
@@ -155,13 +160,11 @@ pub fn protect(
             tracing::warn!("seal: using none: sealing disabled (--seal none), the runtime binary is exposed to the container");
             Ok(Protection::default())
         }
-        (SealMode::Dmz, _) => {
-            if let Some(why) = dmz_unsafe_reason(&spec()?) {
-                bail!("--seal dmz refused: {why}; use --seal auto, overlayfs or memfd for this container");
-            }
-            dmz()
-        }
-        (SealMode::Auto, Some(zero_copy)) => auto(zero_copy, spec),
+        (SealMode::Dmz, _) => match gate()? {
+            Gate::Closed(why) => bail!("--seal dmz refused: {why}; use --seal auto, overlayfs or memfd for this container"),
+            Gate::Open(lock) => dmz(lock),
+        },
+        (SealMode::Auto, Some(zero_copy)) => auto(zero_copy, gate),
         (_, Some(outcome)) => {
             let p = outcome.with_context(|| format!("--seal {mode}"))?;
             log_using(p.name(), p.bytes_copied());
@@ -192,7 +195,7 @@ fn auto_zero_copy() -> Result<Sealer> {
 /// safe → memfd → temp files → refuse.
 fn auto(
     zero_copy: std::result::Result<exeseal::Protection, exeseal::Error>,
-    spec: impl FnOnce() -> Result<Spec>,
+    gate: impl FnOnce() -> Result<Gate>,
 ) -> Result<Protection> {
     // Each skipped mode's reason, for the final error if nothing works.
     let mut reasons: Vec<(Strategy, exeseal::Failure)> = match zero_copy {
@@ -208,10 +211,10 @@ fn auto(
     for (s, why) in &reasons {
         tracing::debug!("seal: skipping {s}: {why}");
     }
-    let dmz_skipped = match spec().map(|s| dmz_unsafe_reason(&s)) {
-        Ok(None) => return dmz(),
-        Ok(Some(why)) => why,
-        Err(e) => format!("cannot read the container's spec: {e:#}"),
+    let dmz_skipped = match gate() {
+        Ok(Gate::Open(lock)) => return dmz(lock),
+        Ok(Gate::Closed(why)) => why,
+        Err(e) => format!("cannot judge the container: {e:#}"),
     };
     tracing::debug!("seal: skipping dmz: {dmz_skipped}");
     match base()?.only(&Strategy::PRIVATE_COPIES).ensure_sealed() {
@@ -231,16 +234,19 @@ fn auto(
     }
 }
 
-fn dmz() -> Result<Protection> {
+fn dmz(gate: Option<OwnedFd>) -> Result<Protection> {
     // Non-dumpable: /proc/<pid>/exe of our processes that enter the
     // container (still the runtime binary until the final exec) is then only
     // reachable with CAP_SYS_PTRACE over the initial user namespace, which
-    // dmz_unsafe_reason made sure the container cannot have. The flag is
+    // the gate made sure no process of the container has. The flag is
     // inherited by the container's init and reset by its final execve.
     crate::sys::set_non_dumpable().context("seal: dmz: prctl(PR_SET_DUMPABLE, 0)")?;
     let fd = exeseal::dmz::sealed().context("seal: dmz: sealing the dmz shim")?;
     log_using("dmz", exeseal::dmz::elf().len() as u64);
-    Ok(Protection { dmz: Some(fd) })
+    Ok(Protection {
+        dmz: Some(fd),
+        gate,
+    })
 }
 
 /// Why dmz would not protect this container, if it would not.
@@ -260,6 +266,13 @@ pub fn dmz_unsafe_reason(spec: &Spec) -> Option<String> {
     if let Some(why) = seccomp_blocks_shim(spec) {
         return Some(why);
     }
+    ptrace_reason(spec)
+}
+
+/// Why the process of `spec` could reach non-dumpable runtime processes of
+/// the host (CAP_SYS_PTRACE in any of its sets, or no sets at all, and no
+/// user namespace of its own), if it could.
+pub fn ptrace_reason(spec: &Spec) -> Option<String> {
     let userns = spec
         .linux()
         .as_ref()
@@ -415,7 +428,7 @@ fn probe_report(mode: SealMode) -> Result<ProbeReport> {
             if report.chosen.is_none() {
                 report.skipped.push(Skipped {
                     mode: "dmz".into(),
-                    reason: "depends on the container: used only without CAP_SYS_PTRACE or with a user namespace".into(),
+                    reason: "depends on the container: used only when no process in it has or can get CAP_SYS_PTRACE without a user namespace".into(),
                 });
                 let skipped = std::mem::take(&mut report.skipped);
                 absorb(

@@ -56,7 +56,7 @@ fn run_probe(env: &common::TestEnv, name: &str, dmz: Option<OwnedFd>) -> (String
     std::fs::create_dir_all(&env.root).unwrap();
 
     let id = env.id(name);
-    let executor = executor::SealExecutor::new(dmz, 0).unwrap();
+    let executor = executor::SealExecutor::new(dmz, None, 0).unwrap();
     let mut container = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(executor)
         .with_root_path(&env.root)

@@ -60,6 +60,12 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         .map(ConsoleSocket::path)
         .or(args.console_socket.as_deref());
 
+    // Before the process exists: a dmz exec into this container must learn
+    // that a process in it can reach the runtime's stages (see dmz_gate).
+    if !executor.uses_dmz() {
+        crate::dmz_gate::record_grant(&container, &args)?;
+    }
+
     let (user, group) = match args.user {
         Some((uid, gid)) => (Some(uid), gid),
         None => (None, None),
