@@ -3,7 +3,7 @@
 # Static-PIE builds for the host target: see scripts/build-env.sh.
 SH := set -e; . scripts/build-env.sh;
 
-.PHONY: all build test demo bench exec-bench mounts-bench clean
+.PHONY: all build test demo bench exec-bench mounts-bench conformance clean
 
 all: build
 
@@ -20,6 +20,12 @@ test:
 	scripts/deps.sh
 	$(SH) cargo build --release -p dmz --locked && bash crates/dmz/tests/run.sh "$$BIN_DIR/dmz"
 	$(SH) cargo test --release --workspace --locked
+
+# runc v1.1.5's own integration suite against sealrun (../shared/conformance),
+# judged by conformance/expected-failures.txt; PEERS=1 adds runc side by side,
+# FILES="exec tty" runs only those .bats files.
+conformance: build
+	bash scripts/conformance.sh $(if $(PEERS),--peers) $(FILES)
 
 demo: build
 	bash scripts/demo.sh

@@ -16,5 +16,15 @@ fn main() {
         // Tells the tests this build has the path.
         println!("cargo:rustc-env=SEALRUN_ENTRY_POINT=1");
     }
+    // `sealrun --version` names the commit it was built from, as runc does
+    // (tools print it); "unknown" outside a git checkout.
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo:rustc-env=SEALRUN_COMMIT={commit}");
     println!("cargo:rerun-if-changed=build.rs");
 }

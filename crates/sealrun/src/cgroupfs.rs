@@ -47,6 +47,7 @@ use anyhow::{bail, Context, Result};
 use libcgroups::common::CgroupSetup;
 use libcontainer::oci_spec::runtime::Spec;
 
+use crate::mountns;
 use crate::sys::{self, MountAttrs};
 
 /// Where libcgroups and runc look for cgroup hierarchies.
@@ -69,15 +70,7 @@ pub fn cgroup_mounts(spec: &Spec) -> Vec<CgroupMount> {
         .filter(|m| m.typ().as_deref() == Some("cgroup"))
         .map(|m| CgroupMount {
             dest: m.destination().clone(),
-            // The last of ro/rw wins, as in mount(8).
-            readonly: m
-                .options()
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .rev()
-                .find(|o| *o == "ro" || *o == "rw")
-                .is_some_and(|o| o == "ro"),
+            readonly: mountns::readonly(m),
         })
         .collect()
 }
@@ -223,9 +216,7 @@ fn remove_tree(dir: &Path) -> std::io::Result<()> {
 }
 
 fn replace_mount(pid: i32, mount: &CgroupMount, hierarchies: &[Hierarchy]) -> Result<()> {
-    let attrs = MountAttrs {
-        readonly: mount.readonly,
-    };
+    let attrs = MountAttrs::confined(mount.readonly);
     // Cloned in our (the host's) namespace: open_tree only clones mounts of
     // the caller's own namespace.
     let trees = hierarchies
@@ -236,68 +227,39 @@ fn replace_mount(pid: i32, mount: &CgroupMount, hierarchies: &[Hierarchy]) -> Re
             Ok((h, tree))
         })
         .collect::<std::io::Result<Vec<(&Hierarchy, OwnedFd)>>>()?;
-    let mntns_path = format!("/proc/{pid}/ns/mnt");
-    let mntns: OwnedFd = fs::File::open(&mntns_path)
-        .with_context(|| format!("failed to open {mntns_path}"))?
-        .into();
     let dest = &mount.dest;
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| -> std::io::Result<()> {
-                sys::enter_mount_namespace(mntns.as_fd(), &mntns_path)?;
-                sys::detach_mount(dest)?;
-                if let [(h, tree)] = &trees[..] {
-                    if h.name.is_empty() {
-                        return sys::attach(tree.as_fd(), rustix::fs::CWD, &path_str(dest)?, dest);
-                    }
-                }
-                let tmpfs = sys::new_tmpfs()?;
-                sys::attach(tmpfs.as_fd(), rustix::fs::CWD, &path_str(dest)?, dest)?;
-                let dir: OwnedFd = rustix::fs::open(
-                    dest,
-                    rustix::fs::OFlags::PATH
-                        | rustix::fs::OFlags::DIRECTORY
-                        | rustix::fs::OFlags::NOFOLLOW
-                        | rustix::fs::OFlags::CLOEXEC,
-                    rustix::fs::Mode::empty(),
-                )
-                .map_err(|e| {
+    mountns::run_in(pid, || {
+        sys::detach_mount(dest)?;
+        if let [(h, tree)] = &trees[..] {
+            if h.name.is_empty() {
+                return sys::attach(tree.as_fd(), rustix::fs::CWD, &path_str(dest)?, dest);
+            }
+        }
+        let tmpfs = sys::new_tmpfs()?;
+        sys::attach(tmpfs.as_fd(), rustix::fs::CWD, &path_str(dest)?, dest)?;
+        let dir = sys::open_dir_path(dest)?;
+        for (h, tree) in &trees {
+            let at = dest.join(&h.name);
+            rustix::fs::mkdirat(&dir, h.name.as_str(), rustix::fs::Mode::from(0o755)).map_err(
+                |e| {
                     std::io::Error::new(
                         std::io::Error::from(e).kind(),
-                        format!("open({}, O_PATH): {e}", dest.display()),
+                        format!("mkdir({}): {e}", at.display()),
+                    )
+                },
+            )?;
+            sys::attach(tree.as_fd(), dir.as_fd(), &h.name, &at)?;
+            for alias in &h.aliases {
+                rustix::fs::symlinkat(h.name.as_str(), &dir, alias.as_str()).map_err(|e| {
+                    std::io::Error::new(
+                        std::io::Error::from(e).kind(),
+                        format!("symlink({} -> {}): {e}", dest.join(alias).display(), h.name),
                     )
                 })?;
-                for (h, tree) in &trees {
-                    let at = dest.join(&h.name);
-                    rustix::fs::mkdirat(&dir, h.name.as_str(), rustix::fs::Mode::from(0o755))
-                        .map_err(|e| {
-                            std::io::Error::new(
-                                std::io::Error::from(e).kind(),
-                                format!("mkdir({}): {e}", at.display()),
-                            )
-                        })?;
-                    sys::attach(tree.as_fd(), dir.as_fd(), &h.name, &at)?;
-                    for alias in &h.aliases {
-                        rustix::fs::symlinkat(h.name.as_str(), &dir, alias.as_str()).map_err(
-                            |e| {
-                                std::io::Error::new(
-                                    std::io::Error::from(e).kind(),
-                                    format!(
-                                        "symlink({} -> {}): {e}",
-                                        dest.join(alias).display(),
-                                        h.name
-                                    ),
-                                )
-                            },
-                        )?;
-                    }
-                }
-                sys::set_mount_attrs(dir.as_fd(), attrs, &dest.display().to_string())
-            })
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("cgroup mount thread panicked")))
-    })?;
-    Ok(())
+            }
+        }
+        sys::set_mount_attrs(dir.as_fd(), attrs, &dest.display().to_string())
+    })
 }
 
 fn path_str(path: &Path) -> std::io::Result<String> {
@@ -390,16 +352,64 @@ fn parse_proc_cgroup(text: &str) -> Vec<Membership> {
 /// the first of these is the container's own cgroup path.
 const MANAGED: &[&str] = &["devices", "memory", "pids", "cpu", "freezer", "cpuset", "blkio"];
 
+/// The host mount of a hierarchy `fits` describes; for one mounted several
+/// times, the copy under /sys/fs/cgroup.
+fn pick_mount<'m>(mounts: &'m [MountEntry], fits: &dyn Fn(&MountEntry) -> bool) -> Option<&'m MountEntry> {
+    let all: Vec<&MountEntry> = mounts.iter().filter(|m| fits(m)).collect();
+    all.iter()
+        .find(|m| m.mount_point.starts_with(CGROUP_ROOT))
+        .or(all.first())
+        .copied()
+}
+
+/// Before a container is created in it: a cgroup that already exists and
+/// is frozen would hold the container's init in the freezer (in D state,
+/// forever) — refused, as runc does; one that already has processes is
+/// shared with them — a warning.
+pub fn check_existing(cgroups_path: &Path) -> Result<()> {
+    let setup = libcgroups::common::get_cgroup_setup()
+        .context("failed to tell the host's cgroup setup")?;
+    let v2 = matches!(setup, CgroupSetup::Unified);
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .context("failed to read /proc/self/mountinfo")?;
+    let mounts = parse_mountinfo(&mountinfo);
+    let relative = cgroups_path.to_string_lossy();
+    let relative = relative.trim_start_matches('/');
+    let (mount, freeze_file, frozen) = if v2 {
+        (pick_mount(&mounts, &|m| m.fstype == "cgroup2"), "cgroup.freeze", "1")
+    } else {
+        (
+            pick_mount(&mounts, &|m| {
+                m.fstype == "cgroup" && m.super_opts.iter().any(|o| o == "freezer")
+            }),
+            "freezer.state",
+            "FROZEN",
+        )
+    };
+    let Some(mount) = mount else {
+        return Ok(());
+    };
+    let dir = mount.mount_point.join(relative);
+    if fs::read_to_string(dir.join(freeze_file)).is_ok_and(|s| s.trim() == frozen) {
+        bail!(
+            "container's cgroup unexpectedly frozen: {} is {frozen}; thaw or remove it first",
+            dir.join(freeze_file).display()
+        );
+    }
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    let n = procs.lines().filter(|l| !l.trim().is_empty()).count();
+    if n > 0 {
+        tracing::warn!(
+            "container's cgroup is not empty: {n} process(es) in {} already",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// The container's cgroup in every hierarchy the host mounts.
 fn layout(v2: bool, mounts: &[MountEntry], membership: &[Membership]) -> Result<Vec<Hierarchy>> {
-    // A hierarchy mounted several times: prefer the copy under /sys/fs/cgroup.
-    let pick = |fits: &dyn Fn(&MountEntry) -> bool| -> Option<&MountEntry> {
-        let all: Vec<&MountEntry> = mounts.iter().filter(|m| fits(m)).collect();
-        all.iter()
-            .find(|m| m.mount_point.starts_with(CGROUP_ROOT))
-            .or(all.first())
-            .copied()
-    };
+    let pick = |fits: &dyn Fn(&MountEntry) -> bool| pick_mount(mounts, fits);
     let host_dir = |mount: &MountEntry, path: &str| -> Result<PathBuf> {
         // When sealrun itself runs in a container, the host mount's root is
         // that container's cgroup and paths are relative to it.

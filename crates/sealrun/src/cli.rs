@@ -9,13 +9,33 @@ use crate::seal::{ProbeFormat, SealMode};
 /// Default `--root`: where container state directories live.
 pub const DEFAULT_ROOT: &str = "/run/sealrun";
 
+/// `sealrun -v`: runc's three lines (tools such as `docker info` parse the
+/// first, runc's tests the first three), naming runc's version this one is
+/// compatible with.
+pub const VERSION: &str = concat!(
+    "version ",
+    env!("CARGO_PKG_VERSION"),
+    " (runc version 1.1.5 compatible)\ncommit: ",
+    env!("SEALRUN_COMMIT"),
+    "\nspec: 1.0.2-dev\nlibcontainer: 0.7.0"
+);
+
 /// sealrun: a runc-compatible OCI runtime whose binary is sealed against
 /// overwrites from inside the container.
 #[derive(Parser, Debug)]
-#[command(name = "sealrun", version, args_override_self = true)]
+#[command(
+    name = "sealrun",
+    version = VERSION,
+    disable_version_flag = true,
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOpts,
+
+    /// Print the version
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
 
     /// How to protect the runtime binary from the container
     #[arg(
@@ -123,6 +143,17 @@ mod tests {
             assert_eq!(cli.seal.to_string(), mode);
         }
         assert!(Cli::try_parse_from(["sealrun", "--seal", "bogus", "list"]).is_err());
+    }
+
+    #[test]
+    fn version_is_runcs_three_lines() {
+        let err = Cli::try_parse_from(["sealrun", "-v"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+        let text = err.render().to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("sealrun version ") && lines[0].contains("runc version 1.1.5"), "{text}");
+        assert!(lines[1].starts_with("commit: "), "{text}");
+        assert_eq!(lines[2], "spec: 1.0.2-dev");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! decide for sure: global options only, then `create`, `run` or `exec`,
 //! with `--seal` (if any) before the subcommand. Anything else (an unknown
 //! option, `--seal` after the subcommand, an invalid mode, `-h`/`--help`/
-//! `-V`/`--version` as words of their own) returns `None` and sealing
+//! `-v`/`--version` as words of their own) returns `None` and sealing
 //! happens after clap, as before: this path may only start sealing earlier,
 //! never decide differently. (A line clap then rejects, or combined short
 //! flags like `-dh`, costs a wasted seal; nothing is left behind.)
@@ -83,7 +83,7 @@ pub fn seal_mode(args: &[OsString], env_seal: Option<&OsStr>) -> Option<SealMode
             let clap_decides = |a: &OsString| {
                 let a = a.as_encoded_bytes();
                 a.starts_with(b"--seal")
-                    || [&b"-h"[..], b"--help", b"-V", b"--version"].contains(&a)
+                    || [&b"-h"[..], b"--help", b"-v", b"--version"].contains(&a)
             };
             if rest.any(clap_decides) {
                 return None;

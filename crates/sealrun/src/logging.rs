@@ -1,7 +1,8 @@
 //! `tracing` setup from the runc-style global options.
 //!
 //! * `--log FILE` appends to FILE, otherwise logs go to stderr;
-//! * `--log-format text|json` (default text);
+//! * `--log-format text|json` (default text), in logrus' formats as runc
+//!   writes them (`logfmt`);
 //! * `--debug` logs everything at debug level;
 //! * `SEALRUN_LOG` (an `EnvFilter` directive such as `sealrun=trace`)
 //!   overrides the level selection.
@@ -11,13 +12,14 @@
 //! `main` as an error chain that is printed once, on one line.
 
 use std::fs::{File, OpenOptions};
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use liboci_cli::GlobalOpts;
 use tracing_subscriber::EnvFilter;
+
+use crate::logfmt::RuncFormat;
 
 /// Environment variable with an `EnvFilter` directive overriding the level.
 pub const LOG_FILTER_ENV: &str = "SEALRUN_LOG";
@@ -60,18 +62,13 @@ pub fn init(opts: &GlobalOpts) -> Result<Destination> {
 
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true);
-    let result = match (file, format) {
-        (Some(file), Format::Text) => builder
-            .with_ansi(false)
-            .with_writer(Mutex::new(file))
-            .try_init(),
-        (Some(file), Format::Json) => builder.json().with_writer(Mutex::new(file)).try_init(),
-        (None, Format::Text) => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(std::io::stderr)
-            .try_init(),
-        (None, Format::Json) => builder.json().with_writer(std::io::stderr).try_init(),
+        .with_ansi(false)
+        .event_format(RuncFormat {
+            json: format == Format::Json,
+        });
+    let result = match file {
+        Some(file) => builder.with_writer(Mutex::new(file)).try_init(),
+        None => builder.with_writer(std::io::stderr).try_init(),
     };
     result.map_err(|err| anyhow::anyhow!("failed to install the log subscriber: {err}"))?;
     Ok(destination)

@@ -7,7 +7,9 @@ mod commands;
 mod dmz_gate;
 mod early;
 mod executor;
+mod logfmt;
 mod logging;
+mod mountns;
 mod record;
 mod seal;
 mod sys;
@@ -38,6 +40,13 @@ fn main() -> ExitCode {
         }
     };
 
+    // runc exits 255 when exec fails before the process runs (so that a
+    // caller can tell it from the process's own status), 1 otherwise.
+    let failure = if matches!(cli.command, Command::Exec(_)) {
+        ExitCode::from(255)
+    } else {
+        ExitCode::FAILURE
+    };
     match run(cli, early) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -45,7 +54,7 @@ fn main() -> ExitCode {
                 tracing::error!("{err:#}");
             }
             eprintln!("sealrun: error: {err:#}");
-            ExitCode::FAILURE
+            failure
         }
     }
 }
@@ -92,7 +101,7 @@ fn run(cli: Cli, early: Option<seal::Early>) -> Result<u8> {
                 protection.gate.take(),
                 args.preserve_fds,
             )?;
-            commands::exec::exec(&runtime, args, executor)?
+            commands::exec::exec(&runtime, args, executor.for_exec())?
         }
         Command::Start(args) => commands::start::start(&runtime, args).map(|()| 0)?,
         Command::State(args) => commands::state::state(&runtime, args).map(|()| 0)?,

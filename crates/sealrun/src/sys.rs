@@ -134,23 +134,44 @@ pub fn clone_tree(path: &Path) -> io::Result<OwnedFd> {
     .map_err(|e| op_err(format!("open_tree({}, OPEN_TREE_CLONE)", path.display()), e))
 }
 
-/// Mount attributes for [`set_mount_attrs`].
+/// Mount attributes for [`set_mount_attrs`]: what to set and what to clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MountAttrs {
-    pub readonly: bool,
+    set: u64,
+    clear: u64,
 }
 
-/// `mount_setattr(fd, "", AT_EMPTY_PATH, {set: nosuid|nodev|noexec [|rdonly],
-/// clear: rdonly when not readonly})` on the one mount `fd` refers to (not
-/// recursive). Works on detached mounts, so a tree gets its flags before it
-/// is attached anywhere (Linux 5.12+).
+impl MountAttrs {
+    /// nosuid, nodev, noexec, and read-only or not.
+    pub fn confined(readonly: bool) -> Self {
+        let base = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
+        if readonly {
+            Self {
+                set: base | libc::MOUNT_ATTR_RDONLY,
+                clear: 0,
+            }
+        } else {
+            Self {
+                set: base,
+                clear: libc::MOUNT_ATTR_RDONLY,
+            }
+        }
+    }
+
+    /// Read-only, nothing else changed.
+    pub fn readonly() -> Self {
+        Self {
+            set: libc::MOUNT_ATTR_RDONLY,
+            clear: 0,
+        }
+    }
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH, {attrs})` on the one mount `fd`
+/// refers to (not recursive). Works on detached mounts, so a tree gets its
+/// flags before it is attached anywhere (Linux 5.12+).
 pub fn set_mount_attrs(fd: BorrowedFd<'_>, attrs: MountAttrs, what: &str) -> io::Result<()> {
-    let base = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
-    let (set, clr) = if attrs.readonly {
-        (base | libc::MOUNT_ATTR_RDONLY, 0)
-    } else {
-        (base, libc::MOUNT_ATTR_RDONLY)
-    };
+    let (set, clr) = (attrs.set, attrs.clear);
     let attr = libc::mount_attr {
         attr_set: set,
         attr_clr: clr,
@@ -177,6 +198,17 @@ pub fn set_mount_attrs(fd: BorrowedFd<'_>, attrs: MountAttrs, what: &str) -> io:
         ));
     }
     Ok(())
+}
+
+/// `open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)`.
+pub fn open_dir_path(path: &Path) -> io::Result<OwnedFd> {
+    use rustix::fs::OFlags;
+    rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| op_err(format!("open({}, O_PATH|O_DIRECTORY|O_NOFOLLOW)", path.display()), e))
 }
 
 /// A new detached tmpfs (mode 0755, nosuid, nodev, noexec), writable.

@@ -72,7 +72,15 @@ pub fn build_init_container(
         );
     }
 
+    if !runtime.systemd_cgroup {
+        // The path libcontainer's cgroupfs manager will use.
+        let configured = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+        cgroupfs::check_existing(&libcontainer::utils::get_cgroup_path(&configured, id))
+            .with_context(|| format!("cannot create container {id}"))?;
+    }
     let dmz = executor.uses_dmz();
+    // runc's words for the start of container setup (its users grep them).
+    tracing::debug!("nsexec container setup");
     let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
         .with_executor(executor)
         .with_root_path(&root)
@@ -132,7 +140,8 @@ fn settle(container: &Container, spec: &Spec, dmz: bool) -> Result<()> {
         r.cgroups = plan.dirs();
         r.dmz_init = dmz;
     })?;
-    plan.apply(pid, spec)
+    plan.apply(pid, spec)?;
+    crate::mountns::finish_mounts(pid, spec)
 }
 
 /// Removes a container this create could not finish.

@@ -9,6 +9,12 @@ use crate::{cgroupfs, record};
 
 pub fn delete(runtime: &Runtime, args: liboci_cli::Delete) -> Result<()> {
     let id = args.container_id.as_str();
+    // As runc: forcing the delete of a container that does not exist (an
+    // engine cleaning up after a create that failed) succeeds quietly.
+    if args.force && !runtime.container_dir(id)?.join("state.json").exists() {
+        tracing::debug!(id, "delete --force: no such container");
+        return Ok(());
+    }
     let mut container = runtime.load(id)?;
     destroy(&mut container, args.force).with_context(|| {
         let hint = if args.force {

@@ -70,6 +70,7 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         Some((uid, gid)) => (Some(uid), gid),
         None => (None, None),
     };
+    tracing::debug!("nsexec container setup");
     let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(executor)
         .with_root_path(&runtime.root)

@@ -9,8 +9,11 @@ use crate::cli::Kill;
 
 pub fn kill(runtime: &Runtime, args: Kill) -> Result<()> {
     let id = args.container_id.as_str();
-    let signal = parse_signal(&args.signal)?;
     let mut container = runtime.load(id)?;
+    if args.signal.trim() == "0" {
+        return probe(&mut container, args.all);
+    }
+    let signal = parse_signal(&args.signal)?;
     match container.kill(signal, args.all) {
         Ok(()) => Ok(()),
         // libcontainer records the new status after signalling. When that
@@ -24,6 +27,21 @@ pub fn kill(runtime: &Runtime, args: Kill) -> Result<()> {
         Err(err) => Err(err)
             .with_context(|| format!("failed to send signal {} to container {id}", args.signal)),
     }
+}
+
+/// Signal 0 (libcontainer's `Signal` has none): checks that the container's
+/// init exists, as kill(2) does; with `--all` (every process of the
+/// container, possibly none) there is nothing to check, as in runc.
+fn probe(container: &mut libcontainer::container::Container, all: bool) -> Result<()> {
+    if all {
+        return Ok(());
+    }
+    let id = container.id().to_owned();
+    let pid = container
+        .pid()
+        .with_context(|| format!("container {id} has no init pid"))?;
+    nix::sys::signal::kill(pid, None)
+        .with_context(|| format!("container {id} is not running (init pid {pid})"))
 }
 
 /// Accepts `KILL`, `SIGKILL`, `kill` and `9`.

@@ -1,0 +1,138 @@
+//! Behaviour that tools driving runc rely on (root only): exit codes, log
+//! formats, clean-up calls, the frozen-cgroup refusal, a read-only /dev.
+//! runc's own suite (`make conformance`) covers these too; these run in
+//! `make test` on every change.
+
+mod common;
+
+use serde_json::{json, Value};
+
+#[test]
+fn exec_failures_exit_255_and_the_process_status_passes_through() {
+    let Some(env) = common::env("exec_failures_exit_255_and_the_process_status_passes_through") else {
+        return;
+    };
+    let id = env.id("c");
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id]).assert_ok();
+    assert_eq!(env.sealrun(&["exec", &id, "sh", "-c", "exit 42"]).code(), 42);
+    assert_eq!(env.sealrun(&["exec", &id, "false"]).code(), 1);
+    assert_eq!(env.sealrun(&["exec", &id, "no-such-binary"]).code(), 255);
+    assert_eq!(
+        env.sealrun(&["exec", "--pid-file", "/non-existent/dir/pid", &id, "true"]).code(),
+        255
+    );
+    assert_eq!(env.sealrun(&["exec", "no-such-container", "true"]).code(), 255);
+    // kill with signal 0 probes the init; with --all it always succeeds.
+    env.sealrun(&["kill", &id, "0"]).assert_ok();
+    env.sealrun(&["kill", &id, "KILL"]).assert_ok();
+    env.wait_for_status(&id, "stopped");
+    env.sealrun(&["kill", "--all", &id, "0"]).assert_ok();
+    env.sealrun(&["delete", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}
+
+#[test]
+fn delete_force_of_a_missing_container_succeeds_quietly() {
+    let Some(env) = common::env("delete_force_of_a_missing_container_succeeds_quietly") else {
+        return;
+    };
+    let out = env.sealrun(&["delete", "--force", "never-created"]);
+    out.assert_ok();
+    assert!(out.stderr.trim().is_empty() && out.stdout.trim().is_empty(), "{out:#?}");
+    // Without --force it is an error, as in runc.
+    env.sealrun(&["delete", "never-created"])
+        .assert_one_line_error("does not exist");
+}
+
+/// containerd's shim reads the JSON log for the reason of a failure:
+/// `{"level":"error","msg":...,"time":...}`; `--debug` text lines are
+/// logrus' `time="..." level=debug msg="..."`.
+#[test]
+fn logs_are_in_runcs_formats() {
+    let Some(env) = common::env("logs_are_in_runcs_formats") else {
+        return;
+    };
+    let bundle = env.bundle("b", &["true"]);
+    std::fs::remove_dir_all(bundle.join("rootfs")).unwrap();
+    let id = env.id("c");
+    let mut cmd = env.command();
+    cmd.args(["--log-format", "json", "create", "--bundle", bundle.to_str().unwrap(), &id]);
+    env.output(cmd).assert_one_line_error("is not a directory");
+    let log = std::fs::read_to_string(&env.log).unwrap();
+    let errors: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .filter(|v| v["level"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    assert!(errors[0]["msg"].as_str().unwrap().contains("is not a directory"), "{log}");
+    assert!(errors[0]["time"].as_str().unwrap().ends_with('Z'), "{log}");
+    env.assert_nothing_left(&id);
+
+    let text_log = env.dir.path().join("text.log");
+    let bundle = env.bundle("t", &["true"]);
+    let mut cmd = env.command();
+    cmd.arg("--log").arg(&text_log).args(["--debug", "run", "--bundle", bundle.to_str().unwrap(), &id]);
+    env.output(cmd).assert_ok();
+    let text = std::fs::read_to_string(&text_log).unwrap();
+    assert!(
+        text.lines().all(|l| l.starts_with("time=\"") && l.contains(" level=")),
+        "{text}"
+    );
+    for words in ["nsexec container setup", "child process in init()", "init: closing the pipe to signal completion"] {
+        assert!(text.contains(words), "no {words:?} in:\n{text}");
+    }
+}
+
+/// A pre-existing frozen cgroup would hold the init in the freezer forever:
+/// refused, nothing left behind.
+#[test]
+fn pre_existing_frozen_cgroup_is_refused() {
+    let Some(env) = common::env("pre_existing_frozen_cgroup_is_refused") else {
+        return;
+    };
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let rel = format!("{}-frozen", env.id("cg"));
+    let (dir, file, value) = if v2 {
+        (std::path::PathBuf::from("/sys/fs/cgroup").join(&rel), "cgroup.freeze", "1")
+    } else {
+        (std::path::PathBuf::from("/sys/fs/cgroup/freezer").join(&rel), "freezer.state", "FROZEN")
+    };
+    if !dir.parent().unwrap().exists() {
+        eprintln!("SKIPPED pre_existing_frozen_cgroup_is_refused: no freezer hierarchy");
+        return;
+    }
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join(file), value).unwrap();
+    let bundle = env.bundle("b", &["true"]);
+    env.edit_config(&bundle, |c| c["linux"]["cgroupsPath"] = json!(format!("/{rel}")));
+    let id = env.id("c");
+    let out = env.sealrun(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    std::fs::remove_dir(&dir).unwrap();
+    out.assert_one_line_error("container's cgroup unexpectedly frozen");
+    assert!(!env.root.join(&id).exists());
+}
+
+/// `ro` on the /dev tmpfs holds once its device nodes exist.
+#[test]
+fn read_only_dev_mount_is_honoured() {
+    let Some(env) = common::env("read_only_dev_mount_is_honoured") else {
+        return;
+    };
+    let bundle = env.bundle("b", &["sh", "-c", "grep ' /dev ' /proc/self/mounts; echo x > /dev/null && echo NULL-OK"]);
+    env.edit_config(&bundle, |c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+    });
+    let id = env.id("c");
+    let out = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    out.assert_ok();
+    let first = out.stdout.lines().next().unwrap_or_default();
+    assert!(first.contains(" ro,") || first.contains(" ro "), "/dev is not read-only: {out:#?}");
+    assert!(out.stdout.contains("NULL-OK"), "device nodes stopped working: {out:#?}");
+    env.assert_nothing_left(&id);
+}
