@@ -80,6 +80,8 @@ pub enum Command {
     Features(liboci_cli::Features),
     /// Write a default config.json into a bundle
     Spec(liboci_cli::Spec),
+    /// Update the resource limits of a container
+    Update(crate::commands::update::Update),
     /// Report what the selected --seal mode would do on this host
     SealProbe(SealProbe),
 }

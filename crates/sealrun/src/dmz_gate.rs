@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use libcontainer::container::{Container, ContainerStatus};
-use libcontainer::oci_spec::runtime::{Capability, Process, Spec};
+use libcontainer::oci_spec::runtime::{Capability, Spec};
 
 use crate::cli::Command;
 use crate::commands::create::load_spec;
@@ -155,11 +155,7 @@ fn container_spec(container: &Container) -> Result<Spec> {
 pub fn exec_spec(container: &Container, args: &liboci_cli::Exec) -> Result<Spec> {
     let mut spec = container_spec(container)?;
     if let Some(file) = &args.process {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("failed to read {}", file.display()))?;
-        let process: Process = serde_json::from_str(&text)
-            .with_context(|| format!("failed to parse {}", file.display()))?;
-        spec.set_process(Some(process));
+        spec.set_process(Some(crate::commands::exec::read_process(file)?.0));
     }
     if args.cap.iter().any(|c| {
         c.trim_start_matches("CAP_")

@@ -169,12 +169,37 @@ impl Executor for SealExecutor {
         ))
     }
 
+    /// What libcontainer's `DefaultExecutor::validate` checks, except that
+    /// it refuses a process without PATH in its environment even when the
+    /// program is given as a path (engines send such processes; runc runs
+    /// them): a name without `/` is looked up as execvp(3) would, in PATH
+    /// or else /bin:/usr/bin.
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         // libcontainer calls this in the container's init, right before the
         // init tells the main process it is ready. runc logs these moments
         // in these words, and runc's users (its debug test) look for them.
         tracing::debug!("child process in init()");
-        DefaultExecutor {}.validate(spec)?;
+        let invalid = |msg: String| Err(ExecutorValidationError::ArgValidationError(msg));
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| ExecutorValidationError::ArgValidationError("spec did not contain process".into()))?;
+        if let Some(args) = process.args().as_ref().filter(|a| !a.is_empty()) {
+            let path_var = process
+                .env()
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .find_map(|e| e.strip_prefix("PATH="))
+                .map(OsStr::new);
+            match resolve_program(&args[0], path_var) {
+                Some(program) if is_executable_file(&program) => {}
+                Some(program) if program.exists() => {
+                    return invalid(format!("exec {}: permission denied (not an executable file)", args[0]))
+                }
+                _ => return invalid(format!("exec {}: executable file not found in $PATH", args[0])),
+            }
+        }
         if self.tenant {
             tracing::debug!("setns_init: about to exec");
         } else {

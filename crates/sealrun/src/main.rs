@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli, early: Option<seal::Early>) -> Result<u8> {
+fn run(mut cli: Cli, early: Option<seal::Early>) -> Result<u8> {
     let runtime = Runtime {
         root: cli
             .global
@@ -67,6 +67,11 @@ fn run(cli: Cli, early: Option<seal::Early>) -> Result<u8> {
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
         systemd_cgroup: cli.global.systemd_cgroup,
+    };
+    // Read once, before anything else reads it (it may be a pipe).
+    let _process_stash = match &mut cli.command {
+        Command::Exec(args) => commands::exec::stash_process(&runtime, args)?,
+        _ => None,
     };
     // Seal first: nothing may have started a container process before this.
     let mut protection = seal::protect(
@@ -76,6 +81,7 @@ fn run(cli: Cli, early: Option<seal::Early>) -> Result<u8> {
         early,
     )
     .context("failed to protect the runtime binary")?;
+    commands::exec::forget_stash_env();
     tracing::debug!(args = ?std::env::args_os().collect::<Vec<_>>(), seal = %cli.seal, "sealrun started");
 
     let code = match cli.command {
@@ -113,6 +119,7 @@ fn run(cli: Cli, early: Option<seal::Early>) -> Result<u8> {
         Command::Resume(args) => commands::pause::resume(&runtime, args).map(|()| 0)?,
         Command::Features(_) => commands::features::features().map(|()| 0)?,
         Command::Spec(args) => commands::spec::spec(args).map(|()| 0)?,
+        Command::Update(args) => commands::update::update(&runtime, args).map(|()| 0)?,
         Command::SealProbe(args) => seal::probe(cli.seal, args.format).map(|()| 0)?,
     };
     drop(protection);

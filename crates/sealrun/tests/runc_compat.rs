@@ -136,3 +136,55 @@ fn read_only_dev_mount_is_honoured() {
     assert!(out.stdout.contains("NULL-OK"), "device nodes stopped working: {out:#?}");
     env.assert_nothing_left(&id);
 }
+
+/// `exec --process /dev/fd/N` (a pipe, read once, by every reader) with a
+/// process that has no `user` (runc takes uid 0): also when sealing happens
+/// after parsing (`--seal` after the subcommand) and re-executes.
+#[test]
+fn exec_process_from_a_pipe_without_user() {
+    let Some(env) = common::env("exec_process_from_a_pipe_without_user") else {
+        return;
+    };
+    let id = env.id("c");
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id]).assert_ok();
+    let process = json!({"args": ["/bin/sh", "-c", "echo from-pipe; id -u"], "cwd": "/"});
+    for late_seal in [false, true] {
+        let mut cmd = env.command();
+        cmd.arg("exec");
+        if late_seal {
+            cmd.args(["--seal", "memfd"]);
+        }
+        cmd.args(["--process", "/dev/stdin", &id])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(process.to_string().as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout == "from-pipe\n0\n",
+            "late_seal={late_seal}: {out:?}"
+        );
+    }
+    // No stash file left in the state directory.
+    let left: Vec<_> = std::fs::read_dir(env.root.join(&id))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("exec-process-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    env.sealrun(&["pause", &id]).assert_ok();
+    let out = env.sealrun(&["exec", &id, "true"]);
+    assert_eq!(out.code(), 255, "{out:#?}");
+    out.assert_one_line_error("cannot exec in a paused container");
+    env.sealrun(&["resume", &id]).assert_ok();
+    env.sealrun(&["delete", "--force", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}

@@ -184,6 +184,18 @@ fn check_bundle(bundle: &Path) -> Result<(PathBuf, Spec)> {
     if spec.process().is_none() {
         bail!("{} has no process section", config.display());
     }
+    let unified = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.unified().as_ref())
+        .is_some_and(|u| !u.is_empty());
+    if unified && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        bail!(
+            "invalid configuration in {}: linux.resources.unified needs cgroup v2; this host has cgroup v1",
+            config.display()
+        );
+    }
     Ok((bundle, spec))
 }
 

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::signal::Signal;
 
 use super::Runtime;
 use crate::{cgroupfs, record};
@@ -27,25 +28,31 @@ pub fn delete(runtime: &Runtime, args: liboci_cli::Delete) -> Result<()> {
 }
 
 /// libcontainer's delete, then the cgroups sealrun recorded for the
-/// container: libcontainer 0.7.0 removes only the cgroup directories it
-/// made itself, and its `Container::delete` fails (leaving the state
-/// behind) when the container made cgroups below them, because libcgroups'
-/// `remove` rmdirs the container's cgroup alone.
+/// container. libcontainer 0.7.0 removes only the cgroup directories it
+/// made itself, and its `Container::delete` fails half-way (some
+/// hierarchies removed, state left behind) when the container made cgroups
+/// below them, because libcgroups' `remove` rmdirs the container's cgroup
+/// alone. So a running container is killed first (with --force) and, once
+/// it is stopped, the cgroups below its own are removed before
+/// libcontainer's delete runs.
 pub fn destroy(container: &mut Container, force: bool) -> Result<()> {
     // Read first: libcontainer's delete removes the state directory.
     let record = record::read(&container.root).unwrap_or_else(|err| {
         tracing::warn!(id = container.id(), "{err:#}");
         record::Record::default()
     });
-    if let Err(err) = container.delete(force) {
-        // Only once the container is stopped (libcontainer killed it
-        // before it failed) are the cgroups below its own ones empty.
-        if record.cgroups.is_empty() || container.status() != ContainerStatus::Stopped {
-            return Err(err.into());
+    if !record.cgroups.is_empty() {
+        if force && matches!(container.status(), ContainerStatus::Running | ContainerStatus::Created) {
+            container.kill(Signal::try_from("KILL")?, true)?;
         }
-        tracing::debug!(id = container.id(), "delete failed ({err}); removing the container's sub-cgroups and trying again");
-        cgroupfs::remove_below(&record.cgroups)?;
-        container.delete(force)?;
+        if matches!(container.status(), ContainerStatus::Stopped) {
+            // Best effort: a cgroup still holding a dying process stays,
+            // and libcontainer's delete then reports it.
+            if let Err(err) = cgroupfs::remove_below(&record.cgroups) {
+                tracing::debug!(id = container.id(), "{err:#}");
+            }
+        }
     }
+    container.delete(force)?;
     cgroupfs::remove(&record.cgroups)
 }

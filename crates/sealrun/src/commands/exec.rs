@@ -15,6 +15,9 @@ use crate::executor::SealExecutor;
 pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -> Result<u8> {
     let id = args.container_id.clone();
     let container = runtime.load(&id)?;
+    if !args.ignore_paused && container.status() == libcontainer::container::ContainerStatus::Paused {
+        bail!("cannot exec in a paused container (use --ignore-paused to override)");
+    }
     if args.process.is_none() && args.command.is_empty() {
         bail!("exec needs a command or --process FILE");
     }
@@ -30,17 +33,13 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
 
     // libcontainer builds a process from the command line without a terminal;
     // with --tty, build the process file ourselves (runc style: the
-    // container's own process is the template).
+    // container's own process is the template). A --process file has been
+    // stashed as a regular, complete file already (`stash_process`).
     let generated = match (&args.process, args.tty) {
-        (None, true) => {
-            let path = container
-                .root
-                .join(format!("exec-process-{}.json", std::process::id()));
-            let process = tty_process(&container.state.bundle, &args)?;
-            std::fs::write(&path, serde_json::to_vec(&process)?)
-                .with_context(|| format!("failed to write {}", path.display()))?;
-            Some(TempFile(path))
-        }
+        (None, true) => Some(write_process(
+            &container.root,
+            &tty_process(&container.state.bundle, &args)?,
+        )?),
         _ => None,
     };
     let process_file: Option<&Path> = generated
@@ -125,15 +124,85 @@ fn wants_terminal(args: &liboci_cli::Exec) -> Result<bool> {
     let Some(file) = &args.process else {
         return Ok(args.tty);
     };
+    Ok(read_process(file)?.0.terminal().unwrap_or(false))
+}
+
+/// Reads an `exec --process` file, and whether it had to be completed:
+/// runc's decoder leaves a missing `user` as uid 0, gid 0 (engines send
+/// such files), while oci-spec requires the field.
+pub fn read_process(file: &Path) -> Result<(Process, bool)> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("failed to read {}", file.display()))?;
-    let process: Process = serde_json::from_str(&text)
+    let mut value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("failed to parse {}", file.display()))?;
-    Ok(process.terminal().unwrap_or(false))
+    let filled = match value.as_object_mut() {
+        Some(obj) if !obj.contains_key("user") => {
+            obj.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+            true
+        }
+        _ => false,
+    };
+    let process = serde_json::from_value(value)
+        .with_context(|| format!("failed to parse {}", file.display()))?;
+    Ok((process, filled))
+}
+
+/// Carries the stash of [`stash_process`] across a sealing re-exec that
+/// happens after parsing (the pipe it came from is drained by then).
+const STASH_ENV: &str = "_SEALRUN_EXEC_PROCESS";
+
+/// Reads `exec --process FILE` once (FILE may be a pipe such as /dev/fd/63,
+/// and the dmz gate, the terminal check and libcontainer each read it),
+/// completes it (`read_process`) and points `args.process` at a regular
+/// copy in the container's state directory, removed when the returned guard
+/// is dropped. Call [`forget_stash_env`] once sealing is done.
+pub fn stash_process(runtime: &Runtime, args: &mut liboci_cli::Exec) -> Result<Option<TempFile>> {
+    let Some(file) = &args.process else {
+        return Ok(None);
+    };
+    let dir = runtime.container_dir(&args.container_id)?;
+    if let Some(earlier) = std::env::var_os(STASH_ENV).map(PathBuf::from) {
+        // Only a stash file of this container counts: the variable is an
+        // input like any other.
+        let ours = earlier.parent() == Some(dir.as_path())
+            && earlier
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("exec-process-"))
+            && earlier.is_file();
+        if ours {
+            args.process = Some(earlier.clone());
+            return Ok(Some(TempFile(earlier)));
+        }
+    }
+    let (process, _) = read_process(file)?;
+    if !dir.is_dir() {
+        // Reported by the exec itself ("does not exist").
+        return Ok(None);
+    }
+    let stash = write_process(&dir, &process)?;
+    std::env::set_var(STASH_ENV, &stash.0);
+    args.process = Some(stash.0.clone());
+    Ok(Some(stash))
+}
+
+/// Once sealed: the stash variable must not reach the container.
+pub fn forget_stash_env() {
+    std::env::remove_var(STASH_ENV);
+}
+
+/// Writes `process` to a file in the container's state directory, removed
+/// again when the returned guard is dropped.
+fn write_process(state_dir: &Path, process: &Process) -> Result<TempFile> {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = state_dir.join(format!("exec-process-{}-{n}.json", std::process::id()));
+    std::fs::write(&path, serde_json::to_vec(process)?)
+        .with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(TempFile(path))
 }
 
 /// Removes the file when dropped.
-struct TempFile(PathBuf);
+pub struct TempFile(PathBuf);
 
 impl Drop for TempFile {
     fn drop(&mut self) {

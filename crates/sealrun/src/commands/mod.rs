@@ -23,6 +23,7 @@ pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 
 /// Global settings every subcommand works with.
 #[derive(Debug, Clone)]
