@@ -19,12 +19,14 @@ build:
 test:
 	scripts/deps.sh
 	$(SH) cargo build --release -p dmz --locked && bash crates/dmz/tests/run.sh "$$BIN_DIR/dmz"
+	bash scripts/conformance-check-test.sh
 	$(SH) cargo test --release --workspace --locked
 
 # runc v1.1.5's own integration suite against sealrun (../shared/conformance),
 # judged by conformance/expected-failures.txt; PEERS=1 adds runc side by side,
 # FILES="exec tty" runs only those .bats files.
 conformance: build
+	scripts/deps.sh --conformance
 	bash scripts/conformance.sh $(if $(PEERS),--peers) $(FILES)
 
 demo: build

@@ -14,6 +14,15 @@ have jq || need+=(jq)
 if [ "${1:-}" = "--bench" ]; then
   have hyperfine || need+=(hyperfine)
 fi
+# make conformance: what runc's bats suite and its kit's runner call.
+if [ "${1:-}" = "--conformance" ]; then
+  have bats || need+=(bats)
+  have gawk || need+=(gawk)
+  have script || need+=(bsdutils)
+  have xz || need+=(xz-utils)
+  have losetup || need+=(mount)
+  have lsblk || need+=(util-linux)
+fi
 # busybox-static, specifically: the demo rootfs needs a static busybox.
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 # sealrun applies OCI seccomp profiles through libcontainer's libseccomp

@@ -135,6 +135,42 @@ impl Plan {
             })?;
             tracing::debug!(dest = %mount.dest.display(), readonly = mount.readonly, hierarchies = self.hierarchies.len(), "cgroup mount rebuilt");
         }
+        self.apply_bfq_weight_devices(spec)
+    }
+
+    /// Per-device I/O weights for the BFQ scheduler. libcgroups 0.7.0
+    /// writes `weightDevice` only to CFQ's `blkio.weight_device` (v1), which
+    /// kernels since 5.0 no longer have; runc writes BFQ's file as well:
+    /// `blkio.bfq.weight_device` (v1) or `io.bfq.weight` (v2),
+    /// "major:minor weight" per device.
+    fn apply_bfq_weight_devices(&self, spec: &Spec) -> Result<()> {
+        let devices = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.block_io().as_ref())
+            .and_then(|b| b.weight_device().as_ref());
+        let Some(devices) = devices else {
+            return Ok(());
+        };
+        let file = self.hierarchies.iter().find_map(|h| {
+            [
+                h.host_dir.join("blkio.bfq.weight_device"),
+                h.host_dir.join("io.bfq.weight"),
+            ]
+            .into_iter()
+            .find(|f| f.exists())
+        });
+        let Some(file) = file else {
+            return Ok(());
+        };
+        for d in devices {
+            if let Some(weight) = d.weight() {
+                let line = format!("{}:{} {weight}", d.major(), d.minor());
+                fs::write(&file, &line)
+                    .with_context(|| format!("failed to write {line:?} to {}", file.display()))?;
+            }
+        }
         Ok(())
     }
 }

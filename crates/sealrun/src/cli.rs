@@ -80,6 +80,12 @@ pub enum Command {
     Features(liboci_cli::Features),
     /// Write a default config.json into a bundle
     Spec(liboci_cli::Spec),
+    /// Checkpoint a running container (not supported: fails with the reason)
+    Checkpoint(Unsupported),
+    /// Restore a container from a previous checkpoint (not supported: fails with the reason)
+    Restore(Unsupported),
+    /// Display container events such as OOM notifications and resource usage
+    Events(crate::commands::events::Events),
     /// Update the resource limits of a container
     Update(crate::commands::update::Update),
     /// Report what the selected --seal mode would do on this host
@@ -109,6 +115,14 @@ pub struct Kill {
     /// Send the signal to all processes of the container
     #[arg(short, long)]
     pub all: bool,
+}
+
+/// A runc command sealrun does not implement: every option is accepted so
+/// that the error names the real reason, not a parse failure.
+#[derive(Args, Debug)]
+pub struct Unsupported {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -26,13 +26,13 @@ use clap::ValueEnum;
 use crate::seal::SealMode;
 
 /// Global options of `Cli` that take a value (long, short).
-const VALUE_OPTS: &[(&str, Option<char>)] = &[
+pub(crate) const VALUE_OPTS: &[(&str, Option<char>)] = &[
     ("log", Some('l')),
     ("log-format", None),
     ("root", Some('r')),
 ];
 /// Global flags of `Cli`.
-const FLAG_OPTS: &[(&str, Option<char>)] = &[("debug", None), ("systemd-cgroup", Some('s'))];
+pub(crate) const FLAG_OPTS: &[(&str, Option<char>)] = &[("debug", None), ("systemd-cgroup", Some('s'))];
 /// Subcommands that start a container process (`Command::starts_container_process`).
 const SEALED_COMMANDS: &[&str] = &["create", "run", "exec"];
 

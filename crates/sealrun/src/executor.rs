@@ -115,8 +115,26 @@ fn place_above_preserved(fd: OwnedFd, min: RawFd) -> std::io::Result<OwnedFd> {
     sys::dup_cloexec_at_least(fd.as_fd(), min)
 }
 
+/// The process's `consoleSize` on its terminal (stdin, the pty slave), as
+/// runc sets it: libcontainer 0.7.0 ignores the field. Runs in the
+/// container's init, right before the final exec.
+fn apply_console_size(spec: &Spec) -> Result<(), ExecutorError> {
+    let Some(process) = spec.process().as_ref() else {
+        return Ok(());
+    };
+    let size = process.console_size();
+    let (Some(size), true) = (size.as_ref(), process.terminal().unwrap_or(false)) else {
+        return Ok(());
+    };
+    let rows = u16::try_from(size.height()).unwrap_or(u16::MAX);
+    let cols = u16::try_from(size.width()).unwrap_or(u16::MAX);
+    sys::set_window_size(std::io::stdin().as_fd(), rows, cols)
+        .map_err(|e| ExecutorError::Other(format!("failed to apply consoleSize: {e}")))
+}
+
 impl Executor for SealExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        apply_console_size(spec)?;
         let Some(dmz) = &self.dmz else {
             return DefaultExecutor {}.exec(spec);
         };

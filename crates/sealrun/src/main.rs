@@ -7,9 +7,11 @@ mod commands;
 mod dmz_gate;
 mod early;
 mod executor;
+mod help;
 mod logfmt;
 mod logging;
 mod mountns;
+mod prepare;
 mod record;
 mod seal;
 mod sys;
@@ -28,6 +30,9 @@ use crate::executor::SealExecutor;
 fn main() -> ExitCode {
     // Before anything else: a sealed call's first image only re-executes.
     let early = seal::early();
+    if let Some(code) = help::runc_style(&std::env::args_os().collect::<Vec<_>>()) {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return report_usage_error(err),
@@ -119,6 +124,10 @@ fn run(mut cli: Cli, early: Option<seal::Early>) -> Result<u8> {
         Command::Resume(args) => commands::pause::resume(&runtime, args).map(|()| 0)?,
         Command::Features(_) => commands::features::features().map(|()| 0)?,
         Command::Spec(args) => commands::spec::spec(args).map(|()| 0)?,
+        Command::Checkpoint(_) | Command::Restore(_) => anyhow::bail!(
+            "checkpoint and restore are not supported by sealrun (CRIU is not wired into it); use runc for containers that need them"
+        ),
+        Command::Events(args) => commands::events::events(&runtime, args).map(|()| 0)?,
         Command::Update(args) => commands::update::update(&runtime, args).map(|()| 0)?,
         Command::SealProbe(args) => seal::probe(cli.seal, args.format).map(|()| 0)?,
     };

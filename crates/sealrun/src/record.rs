@@ -36,6 +36,10 @@ pub struct Record {
     /// workload, that init is the runtime binary inside the container.
     #[serde(default)]
     pub dmz_init: bool,
+    /// The user's bundle, when libcontainer was given a prepared copy
+    /// (`prepare`) and its own state names that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<PathBuf>,
 }
 
 /// A held lock on one container's record. Dropping it (and every

@@ -79,6 +79,25 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     Ok(owned.remove(0))
 }
 
+/// Sets the window size of terminal `fd` (TIOCSWINSZ).
+pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from `size`, which outlives the call.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("ioctl(fd {}, TIOCSWINSZ, {rows}x{cols}): {err}", fd.as_raw_fd()),
+        ));
+    }
+    Ok(())
+}
+
 /// Copies the window size of terminal `from` to terminal `to`
 /// (TIOCGWINSZ + TIOCSWINSZ).
 pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {

@@ -351,11 +351,11 @@ fn features_and_spec() {
     assert_eq!(features["linux"]["cgroup"]["v2"], true, "{features}");
     assert_eq!(features["linux"]["seccomp"]["enabled"], true, "{features}");
 
-    // spec refuses to overwrite an existing config.json.
+    // spec refuses to overwrite an existing config.json (runc's words).
     let bundle = env.bundle("bundle", &["true"]);
     let mut spec = std::process::Command::new(&env.bin);
     spec.arg("spec").arg("--bundle").arg(&bundle);
-    env.output(spec).assert_one_line_error("already exists");
+    env.output(spec).assert_one_line_error("config.json exists. Remove it first");
 }
 
 #[test]

@@ -188,3 +188,56 @@ fn exec_process_from_a_pipe_without_user() {
     env.sealrun(&["delete", "--force", &id]).assert_ok();
     env.assert_nothing_left(&id);
 }
+
+/// `update` changes a running container's limits (read back from the host),
+/// `events --stats` prints runc's event line, `state` names the user's
+/// bundle although libcontainer was given a prepared copy, and the default
+/// cgroup is runc's `/<id>`.
+#[test]
+fn update_events_state_and_the_default_cgroup() {
+    let Some(env) = common::env("update_events_state_and_the_default_cgroup") else {
+        return;
+    };
+    let id = env.id("c");
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    env.edit_config(&bundle, |c| {
+        c["linux"]["resources"]["memory"] = json!({"limit": 33554432});
+    });
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id]).assert_ok();
+    let state = env.state(&id);
+    assert_eq!(state["bundle"], bundle.to_str().unwrap(), "{state}");
+    let pid = state["pid"].as_i64().unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(cgroup.lines().any(|l| l.ends_with(&format!(":/{id}"))), "{cgroup}");
+
+    env.sealrun(&["update", "--memory", "64M", "--pids-limit", "20", &id]).assert_ok();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let (mem, pids) = if v2 {
+        (format!("/sys/fs/cgroup/{id}/memory.max"), format!("/sys/fs/cgroup/{id}/pids.max"))
+    } else {
+        (
+            format!("/sys/fs/cgroup/memory/{id}/memory.limit_in_bytes"),
+            format!("/sys/fs/cgroup/pids/{id}/pids.max"),
+        )
+    };
+    assert_eq!(std::fs::read_to_string(mem).unwrap().trim(), (64 << 20).to_string());
+    assert_eq!(std::fs::read_to_string(pids).unwrap().trim(), "20");
+
+    let out = env.sealrun(&["events", "--stats", &id]);
+    out.assert_ok();
+    assert!(
+        out.stdout.starts_with(&format!("{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":")),
+        "{out:#?}"
+    );
+    let event: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(event["data"]["memory"]["usage"]["limit"], 64 << 20);
+
+    let help = env.sealrun(&["update", "-h"]);
+    help.assert_ok();
+    assert!(help.stdout.starts_with("NAME:\n   sealrun, as runc update - "), "{help:#?}");
+
+    env.sealrun(&["delete", "--force", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+    let left: Vec<_> = std::fs::read_dir(&env.root).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "left in --root: {left:?}");
+}

@@ -11,7 +11,7 @@ use libcontainer::syscall::syscall::SyscallType;
 
 use super::{remove_leftover_dir, validate_id, Runtime};
 use crate::executor::SealExecutor;
-use crate::{cgroupfs, record};
+use crate::{cgroupfs, prepare, record};
 
 /// Everything needed to build an init container (create and run).
 pub struct InitOptions<'a> {
@@ -72,6 +72,12 @@ pub fn build_init_container(
         );
     }
 
+    // What libcontainer reads: the bundle's config, or a corrected copy.
+    let prepared = prepare::prepare(&root, id, &bundle, runtime.systemd_cgroup)?;
+    let spec = match &prepared {
+        Some(p) => load_spec(&p.dir().join("config.json"))?,
+        None => spec,
+    };
     if !runtime.systemd_cgroup {
         // The path libcontainer's cgroupfs manager will use.
         let configured = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
@@ -89,11 +95,13 @@ pub fn build_init_container(
             b.with_console_socket(opts.console_socket)
                 .with_preserved_fds(opts.preserve_fds)
                 .as_init(&bundle)
+                .with_bundle(prepared.as_ref().map_or(bundle.as_path(), |p| p.dir()))
                 .with_systemd(runtime.systemd_cgroup)
                 .with_detach(opts.detach)
                 .with_no_pivot(opts.no_pivot)
         })
         .and_then(|b| b.build());
+    let user_bundle = prepared.as_ref().map(|_| bundle.as_path());
 
     match built {
         // libcontainer only warns when it cannot write the pid file; runc
@@ -106,7 +114,10 @@ pub fn build_init_container(
             )
         }
         Ok(mut container) => {
-            if let Err(err) = settle(&container, &spec, dmz) {
+            if let Some(p) = prepared {
+                p.persist();
+            }
+            if let Err(err) = settle(&container, &spec, dmz, user_bundle) {
                 discard(&mut container);
                 return Err(err.context(format!("failed to create container {id}")));
             }
@@ -130,7 +141,7 @@ pub fn build_init_container(
 /// waits for `start` (no code of the container has run yet): its record
 /// (cgroups to remove on delete, whether its init runs through dmz), then
 /// the cgroup mount as the spec asks for it (see `cgroupfs`).
-fn settle(container: &Container, spec: &Spec, dmz: bool) -> Result<()> {
+fn settle(container: &Container, spec: &Spec, dmz: bool, user_bundle: Option<&Path>) -> Result<()> {
     let pid = container
         .pid()
         .context("libcontainer reported no init pid")?
@@ -139,6 +150,7 @@ fn settle(container: &Container, spec: &Spec, dmz: bool) -> Result<()> {
     record::lock(&container.root, true)?.update(|r| {
         r.cgroups = plan.dirs();
         r.dmz_init = dmz;
+        r.bundle = user_bundle.map(Path::to_path_buf);
     })?;
     plan.apply(pid, spec)?;
     crate::mountns::finish_mounts(pid, spec)

@@ -12,8 +12,10 @@ pub fn delete(runtime: &Runtime, args: liboci_cli::Delete) -> Result<()> {
     let id = args.container_id.as_str();
     // As runc: forcing the delete of a container that does not exist (an
     // engine cleaning up after a create that failed) succeeds quietly.
-    if args.force && !runtime.container_dir(id)?.join("state.json").exists() {
+    let dir = runtime.container_dir(id)?;
+    if args.force && !dir.join("state.json").exists() {
         tracing::debug!(id, "delete --force: no such container");
+        crate::prepare::remove(&dir);
         return Ok(());
     }
     let mut container = runtime.load(id)?;
@@ -54,5 +56,6 @@ pub fn destroy(container: &mut Container, force: bool) -> Result<()> {
         }
     }
     container.delete(force)?;
+    crate::prepare::remove(&container.root);
     cgroupfs::remove(&record.cgroups)
 }

@@ -12,6 +12,7 @@ use libcontainer::syscall::syscall::SyscallType;
 pub mod console;
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod features;
 pub mod foreground;
@@ -65,6 +66,21 @@ impl Runtime {
         }
         Container::load(dir).with_context(|| format!("failed to load the state of container {id}"))
     }
+}
+
+/// The libcgroups manager of a container's cgroup, at the path libcontainer
+/// recorded when it created the container.
+pub fn cgroup_manager(container: &Container) -> Result<libcgroups::common::AnyCgroupManager> {
+    let id = container.id();
+    let config = container
+        .spec()
+        .with_context(|| format!("failed to load the runtime config of container {id}"))?;
+    libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
+        cgroup_path: config.cgroup_path.clone(),
+        systemd_cgroup: container.systemd(),
+        container_name: id.to_owned(),
+    })
+    .with_context(|| format!("failed to open the cgroup of container {id}"))
 }
 
 /// Rejects ids that libcontainer would reject (and anything that is not a

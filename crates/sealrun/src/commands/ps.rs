@@ -4,22 +4,14 @@
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use libcgroups::common::{create_cgroup_manager, CgroupConfig, CgroupManager};
+use libcgroups::common::CgroupManager;
 
 use super::Runtime;
 
 pub fn ps(runtime: &Runtime, args: liboci_cli::Ps) -> Result<()> {
     let id = args.container_id.as_str();
     let container = runtime.load(id)?;
-    let config = container
-        .spec()
-        .with_context(|| format!("failed to load the runtime config of container {id}"))?;
-    let manager = create_cgroup_manager(CgroupConfig {
-        cgroup_path: config.cgroup_path.clone(),
-        systemd_cgroup: container.systemd(),
-        container_name: id.to_owned(),
-    })
-    .with_context(|| format!("failed to open the cgroup of container {id}"))?;
+    let manager = super::cgroup_manager(&container)?;
     let pids: Vec<i32> = manager
         .get_all_pids()
         .with_context(|| format!("failed to list the processes of container {id}"))?

@@ -29,6 +29,11 @@ pub struct OciState {
 impl OciState {
     pub fn of(container: &Container) -> Self {
         let state = &container.state;
+        // The user's bundle, also where libcontainer was given a prepared one.
+        let bundle = crate::record::read(&container.root)
+            .ok()
+            .and_then(|r| r.bundle)
+            .unwrap_or_else(|| state.bundle.clone());
         let pid = match state.status {
             ContainerStatus::Stopped => 0,
             _ => state.pid.unwrap_or(0),
@@ -38,8 +43,8 @@ impl OciState {
             id: state.id.clone(),
             pid,
             status: state.status,
-            bundle: state.bundle.clone(),
-            rootfs: rootfs_of(&state.bundle).unwrap_or_default(),
+            rootfs: rootfs_of(&bundle).unwrap_or_default(),
+            bundle,
             created: state.created.map(|t| t.to_rfc3339()).unwrap_or_default(),
             owner: state.creator.map(owner_name).unwrap_or_default(),
             annotations: state.annotations.clone().filter(|a| !a.is_empty()),

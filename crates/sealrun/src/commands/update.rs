@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use libcgroups::common::{create_cgroup_manager, CgroupConfig, CgroupManager, ControllerOpt};
+use libcgroups::common::{CgroupManager, ControllerOpt};
 use libcontainer::container::ContainerStatus;
 use libcontainer::oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources,
@@ -100,15 +100,7 @@ pub fn update(runtime: &Runtime, args: Update) -> Result<()> {
         Some(path) => read_resources(path)?,
         None => from_options(&args)?,
     };
-    let config = container
-        .spec()
-        .with_context(|| format!("failed to load the runtime config of container {id}"))?;
-    let manager = create_cgroup_manager(CgroupConfig {
-        cgroup_path: config.cgroup_path.clone(),
-        systemd_cgroup: container.systemd(),
-        container_name: id.clone(),
-    })
-    .with_context(|| format!("failed to open the cgroup of container {id}"))?;
+    let manager = super::cgroup_manager(&container)?;
     manager
         .apply(&ControllerOpt {
             resources: &resources,

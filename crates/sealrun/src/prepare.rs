@@ -1,0 +1,279 @@
+//! The config libcontainer reads, corrected where it would act unlike runc.
+//!
+//! libcontainer 0.7.0 reads config.json from the bundle itself, at create
+//! (`InitContainerBuilder::load_spec`) and again for every exec
+//! (`TenantContainerBuilder::load_init_spec`, which derives the cgroup an
+//! exec'd process joins from it). Where its reading differs from runc's,
+//! sealrun hands it a corrected bundle instead (`with_bundle`): a directory
+//! `prepared:<id>` beside the container's state (`:` is never part of a
+//! container id), holding the corrected config.json and a symlink to every
+//! other entry of the user's bundle, kept until the container is deleted.
+//! libcontainer's state then names that directory; sealrun records the
+//! user's bundle and `state`/`list` show it, as runc does. Hooks see the
+//! prepared directory as the bundle (same config, same files). The
+//! corrections, each what runc does:
+//! - no `cgroupsPath`: the container's cgroup is `/<id>` (libcontainer
+//!   uses `:youki:<id>`), with the cgroupfs driver;
+//! - device cgroup rules: access letters other than `r`, `w`, `m` are
+//!   dropped (runc ignores them; the kernel refuses `c 1:11 rwa`);
+//! - seccomp: a rule whose action is the profile's default action is
+//!   dropped (runc skips them; libseccomp refuses to add them, and the
+//!   whole profile fails); a profile listing `architectures` gets the
+//!   native one too (libseccomp's filter always covers it under runc;
+//!   libcontainer's load fails without it).
+//!
+//! The copy is edited as JSON, so fields oci-spec does not know survive.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+/// A prepared bundle directory, removed when dropped unless persisted.
+pub struct PreparedBundle {
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl PreparedBundle {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The container exists: the directory stays until it is deleted
+    /// ([`remove`]).
+    pub fn persist(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for PreparedBundle {
+    fn drop(&mut self) {
+        if !self.keep {
+            remove_dir(&self.dir);
+        }
+    }
+}
+
+/// Where the prepared bundle of the container whose state directory is
+/// `state_dir` lives.
+fn dir_for(root: &Path, id: &str) -> PathBuf {
+    root.join(format!("prepared:{id}"))
+}
+
+/// Removes the prepared bundle of the container whose state directory is
+/// `state_dir`, if it has one.
+pub fn remove(state_dir: &Path) {
+    let (Some(root), Some(id)) = (state_dir.parent(), state_dir.file_name()) else {
+        return;
+    };
+    remove_dir(&dir_for(root, &id.to_string_lossy()));
+}
+
+fn remove_dir(dir: &Path) {
+    match std::fs::remove_dir_all(dir) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(dir = %dir.display(), %err, "failed to remove the prepared bundle")
+        }
+        _ => {}
+    }
+}
+
+/// Writes the corrected config of `bundle` (canonical) for container `id`
+/// under `root`, or returns `None` when it needs no correction.
+pub fn prepare(root: &Path, id: &str, bundle: &Path, systemd: bool) -> Result<Option<PreparedBundle>> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?;
+    let mut config: Value =
+        serde_json::from_str(&text).with_context(|| format!("failed to parse {}", path.display()))?;
+    if !correct(&mut config, id, systemd) {
+        return Ok(None);
+    }
+    // The root filesystem stays where it is, also when it is the bundle
+    // itself (`root.path` "."), which the copy's directory is not.
+    if let Some(root_path) = config.pointer_mut("/root/path") {
+        if let Some(p) = root_path.as_str().map(PathBuf::from) {
+            if p.is_relative() {
+                *root_path = Value::from(bundle.join(p).to_string_lossy().into_owned());
+            }
+        }
+    }
+    let dir = dir_for(root, id);
+    if let Err(err) = std::fs::create_dir(&dir) {
+        // Left by a create that died before its container existed.
+        if err.kind() != std::io::ErrorKind::AlreadyExists || root.join(id).exists() {
+            return Err(err).with_context(|| format!("failed to create {}", dir.display()));
+        }
+        remove_dir(&dir);
+        std::fs::create_dir(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    }
+    let prepared = PreparedBundle { dir, keep: false };
+    // Everything else of the bundle, where hooks and relative paths
+    // (root.path above all) expect it.
+    for entry in std::fs::read_dir(bundle).with_context(|| format!("failed to list {}", bundle.display()))? {
+        let name = entry.with_context(|| format!("failed to list {}", bundle.display()))?.file_name();
+        if name == "config.json" {
+            continue;
+        }
+        let link = prepared.dir.join(&name);
+        std::os::unix::fs::symlink(bundle.join(&name), &link)
+            .with_context(|| format!("failed to create {}", link.display()))?;
+    }
+    let out = prepared.dir.join("config.json");
+    std::fs::write(&out, serde_json::to_vec(&config)?).with_context(|| format!("failed to write {}", out.display()))?;
+    tracing::debug!(id, dir = %prepared.dir.display(), "config prepared for libcontainer");
+    Ok(Some(prepared))
+}
+
+/// Applies the corrections; whether anything changed.
+fn correct(config: &mut Value, id: &str, systemd: bool) -> bool {
+    let mut changed = false;
+    let Some(linux) = config.get_mut("linux").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let no_path = linux
+        .get("cgroupsPath")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty);
+    if no_path && !systemd {
+        linux.insert("cgroupsPath".into(), Value::from(format!("/{id}")));
+        changed = true;
+    }
+    if let Some(rules) = linux
+        .get_mut("resources")
+        .and_then(|r| r.get_mut("devices"))
+        .and_then(Value::as_array_mut)
+    {
+        for rule in rules {
+            let Some(access) = rule.get("access").and_then(Value::as_str) else {
+                continue;
+            };
+            let mut kept = String::new();
+            for c in access.chars() {
+                if "rwm".contains(c) && !kept.contains(c) {
+                    kept.push(c);
+                }
+            }
+            if kept != access {
+                rule["access"] = Value::from(kept);
+                changed = true;
+            }
+        }
+    }
+    if let Some(seccomp) = linux.get_mut("seccomp").and_then(Value::as_object_mut) {
+        if let (Some(native), Some(archs)) = (
+            native_arch(),
+            seccomp.get_mut("architectures").and_then(Value::as_array_mut),
+        ) {
+            if !archs.is_empty() && !archs.iter().any(|a| a == native) {
+                archs.insert(0, Value::from(native));
+                changed = true;
+            }
+        }
+        let default = seccomp.get("defaultAction").cloned();
+        let default_errno = seccomp.get("defaultErrnoRet").cloned();
+        if let Some(calls) = seccomp.get_mut("syscalls").and_then(Value::as_array_mut) {
+            let before = calls.len();
+            calls.retain(|call| {
+                let same_action = call.get("action") == default.as_ref();
+                let same_errno = call.get("errnoRet").is_none() || call.get("errnoRet") == default_errno.as_ref();
+                !(same_action && same_errno)
+            });
+            changed |= calls.len() != before;
+        }
+    }
+    changed
+}
+
+/// libseccomp's name of the architecture sealrun runs on.
+fn native_arch() -> Option<&'static str> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some("SCMP_ARCH_X86_64"),
+        "x86" => Some("SCMP_ARCH_X86"),
+        "aarch64" => Some("SCMP_ARCH_AARCH64"),
+        "arm" => Some("SCMP_ARCH_ARM"),
+        "powerpc64" => Some("SCMP_ARCH_PPC64LE"),
+        "s390x" => Some("SCMP_ARCH_S390X"),
+        "riscv64" => Some("SCMP_ARCH_RISCV64"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn corrections_are_runcs() {
+        let mut config = json!({
+            "root": {"path": "rootfs"},
+            "linux": {
+                "resources": {"devices": [
+                    {"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwa"}
+                ]},
+                "seccomp": {
+                    "defaultAction": "SCMP_ACT_ERRNO",
+                    "architectures": ["SCMP_ARCH_X32"],
+                    "syscalls": [
+                        {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"},
+                        {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+                        {"names": ["bind"], "action": "SCMP_ACT_ERRNO", "errnoRet": 100}
+                    ]
+                },
+                "futureField": {"kept": true}
+            }
+        });
+        assert!(correct(&mut config, "c1", false));
+        assert_eq!(config["linux"]["cgroupsPath"], "/c1");
+        assert_eq!(config["linux"]["resources"]["devices"][0]["access"], "rwm");
+        assert_eq!(config["linux"]["resources"]["devices"][1]["access"], "rw");
+        let names: Vec<&str> = config["linux"]["seccomp"]["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["names"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["read", "bind"]);
+        let archs = config["linux"]["seccomp"]["architectures"].as_array().unwrap();
+        assert_eq!(archs.len(), 2);
+        assert_eq!(archs[0], native_arch().unwrap());
+        assert_eq!(config["linux"]["futureField"]["kept"], true);
+        // Nothing to correct: no copy.
+        assert!(!correct(&mut config, "c1", false));
+        // The systemd driver keeps libcontainer's own default.
+        let mut systemd = json!({"linux": {}});
+        assert!(!correct(&mut systemd, "c1", true));
+    }
+
+    #[test]
+    fn prepared_copy_links_the_bundle_and_goes_away() {
+        let bundle = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(bundle.path().join("rootfs")).unwrap();
+        std::fs::write(
+            bundle.path().join("config.json"),
+            json!({"root": {"path": "rootfs"}, "linux": {}}).to_string(),
+        )
+        .unwrap();
+        let prepared = prepare(root.path(), "c1", bundle.path(), false).unwrap().unwrap();
+        let copy: Value =
+            serde_json::from_slice(&std::fs::read(prepared.dir().join("config.json")).unwrap()).unwrap();
+        assert_eq!(copy["linux"]["cgroupsPath"], "/c1");
+        assert_eq!(
+            std::fs::canonicalize(prepared.dir().join("rootfs")).unwrap(),
+            std::fs::canonicalize(bundle.path().join("rootfs")).unwrap()
+        );
+        // Dropped before the container exists: gone.
+        let dir = prepared.dir().to_owned();
+        drop(prepared);
+        assert!(!dir.exists());
+        // Persisted: stays until the container's delete removes it.
+        let prepared = prepare(root.path(), "c1", bundle.path(), false).unwrap().unwrap();
+        prepared.persist();
+        assert!(dir.exists());
+        remove(&root.path().join("c1"));
+        assert!(!dir.exists());
+    }
+}
