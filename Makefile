@@ -3,7 +3,7 @@
 # Static-PIE builds for the host target: see scripts/build-env.sh.
 SH := set -e; . scripts/build-env.sh;
 
-.PHONY: all build test demo bench exec-bench mounts-bench conformance clean
+.PHONY: all build test demo bench exec-bench mounts-bench conformance install uninstall clean
 
 all: build
 
@@ -21,6 +21,7 @@ test:
 	$(SH) cargo build --release -p dmz --locked && bash crates/dmz/tests/run.sh "$$BIN_DIR/dmz"
 	bash scripts/conformance-check-test.sh
 	$(SH) cargo test --release --workspace --locked
+	bash scripts/install-test.sh
 
 # runc v1.1.5's own integration suite against sealrun (../shared/conformance),
 # judged by conformance/expected-failures.txt; PEERS=1 adds runc side by side,
@@ -28,6 +29,16 @@ test:
 conformance: build
 	scripts/deps.sh --conformance
 	bash scripts/conformance.sh $(if $(PEERS),--peers) $(FILES)
+
+# Binaries into $(DESTDIR)$(PREFIX)/bin, memfd-bind's and sealmount's units
+# into $(DESTDIR)$(UNITDIR) (see README: "Use it with docker, podman, ...").
+PREFIX ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+install: build
+	$(SH) BIN_DIR="$$BIN_DIR" PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" UNITDIR="$(UNITDIR)" bash scripts/install.sh install
+
+uninstall:
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" UNITDIR="$(UNITDIR)" bash scripts/install.sh uninstall
 
 demo: build
 	bash scripts/demo.sh

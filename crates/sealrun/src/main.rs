@@ -4,6 +4,7 @@
 mod cgroupfs;
 mod cli;
 mod commands;
+mod config;
 mod dmz_gate;
 mod early;
 mod executor;

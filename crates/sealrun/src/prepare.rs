@@ -83,9 +83,9 @@ fn remove_dir(dir: &Path) {
 /// under `root`, or returns `None` when it needs no correction.
 pub fn prepare(root: &Path, id: &str, bundle: &Path, systemd: bool) -> Result<Option<PreparedBundle>> {
     let path = bundle.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?;
+    let bytes = crate::config::read_limited(&path)?;
     let mut config: Value =
-        serde_json::from_str(&text).with_context(|| format!("failed to parse {}", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("failed to parse {}", path.display()))?;
     if !correct(&mut config, id, systemd) {
         return Ok(None);
     }

@@ -199,3 +199,24 @@ fn pid_file_in_a_missing_directory() {
         env.assert_nothing_left(&id);
     }
 }
+
+/// A hostile config.json (100,000 levels deep, or larger than 32 MiB) is
+/// refused before it is parsed, by name, leaving nothing behind.
+#[test]
+fn oversized_or_deeply_nested_config_json() {
+    let Some(env) = common::env("oversized_or_deeply_nested_config_json") else {
+        return;
+    };
+    let bundle = env.bundle("bundle", &["true"]);
+    let deep = format!(
+        "{{\"ociVersion\": \"1.0.2\", \"annotations\": {{\"x\": {}0{}}}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    std::fs::write(bundle.join("config.json"), deep).unwrap();
+    create_fails(&env, &bundle, &env.id("c"), "nests arrays and objects deeper than 1000 levels");
+
+    let big = std::fs::File::create(bundle.join("config.json")).unwrap();
+    big.set_len(33 << 20).unwrap();
+    create_fails(&env, &bundle, &env.id("c"), "config.json is larger than 32 MiB");
+}

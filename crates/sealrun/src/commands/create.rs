@@ -230,10 +230,8 @@ pub fn check_pid_file(path: &Path) -> Result<()> {
 /// Parses a config.json with serde_json directly: its errors carry the line
 /// and column, oci-spec's `Spec::load` only says "serde failed".
 pub fn load_spec(path: &Path) -> Result<Spec> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
-    serde_json::from_reader(std::io::BufReader::new(file))
-        .with_context(|| format!("failed to parse {}", path.display()))
+    let bytes = crate::config::read_limited(path)?;
+    serde_json::from_slice(&bytes).with_context(|| format!("failed to parse {}", path.display()))
 }
 
 #[cfg(test)]

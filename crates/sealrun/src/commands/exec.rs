@@ -131,9 +131,8 @@ fn wants_terminal(args: &liboci_cli::Exec) -> Result<bool> {
 /// runc's decoder leaves a missing `user` as uid 0, gid 0 (engines send
 /// such files), while oci-spec requires the field.
 pub fn read_process(file: &Path) -> Result<(Process, bool)> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("failed to read {}", file.display()))?;
-    let mut value: serde_json::Value = serde_json::from_str(&text)
+    let bytes = crate::config::read_limited(file)?;
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("failed to parse {}", file.display()))?;
     let filled = match value.as_object_mut() {
         Some(obj) if !obj.contains_key("user") => {
