@@ -241,3 +241,22 @@ fn update_events_state_and_the_default_cgroup() {
     let left: Vec<_> = std::fs::read_dir(&env.root).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "left in --root: {left:?}");
 }
+
+/// The container's terminal belongs to its process's user (group: devpts'
+/// tty group), as runc makes it.
+#[test]
+fn terminal_belongs_to_the_process_user() {
+    let Some(env) = common::env("terminal_belongs_to_the_process_user") else {
+        return;
+    };
+    let bundle = env.bundle("b", &["sh", "-c", "stat -c %u:%g $(tty)"]);
+    env.edit_config(&bundle, |c| {
+        c["process"]["terminal"] = true.into();
+        c["process"]["user"] = json!({"uid": 1000, "gid": 100});
+    });
+    let id = env.id("c");
+    let out = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), "1000:5", "{out:#?}");
+    env.assert_nothing_left(&id);
+}

@@ -153,7 +153,33 @@ fn settle(container: &Container, spec: &Spec, dmz: bool, user_bundle: Option<&Pa
         r.bundle = user_bundle.map(Path::to_path_buf);
     })?;
     plan.apply(pid, spec)?;
-    crate::mountns::finish_mounts(pid, spec)
+    crate::mountns::finish_mounts(pid, spec)?;
+    give_terminal_to_user(pid, spec)
+}
+
+/// The container's terminal belongs to its process's user, as runc makes
+/// it: libcontainer 0.7.0 (`tty::setup_console`) leaves the pty slave it
+/// creates in the init owned by root, and the init has dropped the
+/// capability to chown it by the time sealrun's executor runs. So it is
+/// chowned from outside, through the init's stdin, while the init waits
+/// for `start`. The group stays the one devpts gave it (`gid=5`, tty).
+fn give_terminal_to_user(pid: i32, spec: &Spec) -> Result<()> {
+    let Some(process) = spec.process().as_ref() else {
+        return Ok(());
+    };
+    let uid = process.user().uid();
+    if !process.terminal().unwrap_or(false) || uid == 0 {
+        return Ok(());
+    }
+    let stdin = PathBuf::from(format!("/proc/{pid}/fd/0"));
+    match std::fs::read_link(&stdin) {
+        Ok(target) if target.starts_with("/dev/pts/") => {
+            std::os::unix::fs::chown(&stdin, Some(uid), None).with_context(|| {
+                format!("failed to give the terminal {} to uid {uid}", target.display())
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Removes a container this create could not finish.
