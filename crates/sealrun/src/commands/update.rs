@@ -19,6 +19,7 @@ use libcontainer::oci_spec::runtime::{
 };
 
 use super::Runtime;
+use crate::record;
 
 /// Update the resource limits of a container
 #[derive(Args, Debug)]
@@ -101,17 +102,47 @@ pub fn update(runtime: &Runtime, args: Update) -> Result<()> {
         None => from_options(&args)?,
     };
     let manager = super::cgroup_manager(&container)?;
-    manager
-        .apply(&ControllerOpt {
-            resources: &resources,
-            disable_oom_killer: false,
-            oom_score_adj: None,
-            // Leave a paused container paused.
-            freezer_state: None,
-        })
-        .with_context(|| format!("failed to update the resources of container {id}"))?;
+    let apply = |resources: &LinuxResources| {
+        manager
+            .apply(&ControllerOpt {
+                resources,
+                disable_oom_killer: false,
+                oom_score_adj: None,
+                // Leave a paused container paused.
+                freezer_state: None,
+            })
+            .with_context(|| format!("failed to update the resources of container {id}"))
+    };
+    if let Some(first) = quota_first(&resources, &record::read(&container.root)?.cgroups) {
+        apply(&first)?;
+    }
+    apply(&resources)?;
     tracing::debug!(id, ?resources, "resources updated");
     Ok(())
+}
+
+/// On cgroup v1 the kernel checks each of cpu.cfs_quota_us and
+/// cpu.cfs_period_us against the parent's limit as it is written, and
+/// libcgroups' `Cpu::apply` writes the period first. Lowering the period
+/// with the old quota in place can exceed the parent's limit (EINVAL) where
+/// the new pair would not, so then the quota goes first, alone, as runc
+/// orders it. Returns that first step, if one is needed.
+fn quota_first(resources: &LinuxResources, cgroups: &[PathBuf]) -> Option<LinuxResources> {
+    let cpu = resources.cpu().as_ref()?;
+    let (quota, period) = (cpu.quota()?, cpu.period()?);
+    let current: u64 = cgroups.iter().find_map(|d| {
+        std::fs::read_to_string(d.join("cpu.cfs_period_us"))
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    })?;
+    if period >= current {
+        return None;
+    }
+    let mut only_quota = LinuxCpu::default();
+    only_quota.set_quota(Some(quota));
+    let mut first = LinuxResources::default();
+    first.set_cpu(Some(only_quota));
+    Some(first)
 }
 
 /// `-r FILE` or `-r -`: runc's JSON, an OCI LinuxResources.
@@ -212,6 +243,27 @@ mod tests {
     struct Wrap {
         #[command(flatten)]
         update: Update,
+    }
+
+    #[test]
+    fn a_lower_period_sends_the_quota_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cpu.cfs_period_us"), "1000000\n").unwrap();
+        let dirs = [PathBuf::from("/nonexistent"), dir.path().to_owned()];
+        let with = |quota, period| {
+            let w = Wrap::try_parse_from([
+                "x".to_owned(), "--cpu-quota".into(), format!("{quota}"), "--cpu-period".into(), format!("{period}"), "c1".into(),
+            ])
+            .unwrap();
+            from_options(&w.update).unwrap()
+        };
+        let first = quota_first(&with(3000, 10000), &dirs).expect("quota first");
+        let cpu = first.cpu().as_ref().unwrap();
+        assert_eq!((cpu.quota(), cpu.period()), (Some(3000), None));
+        // Raising the period: libcgroups' own order is the right one.
+        assert!(quota_first(&with(3_000_000, 2_000_000), &dirs).is_none());
+        // No v1 period file (v2, cpu.max is written at once): nothing to stage.
+        assert!(quota_first(&with(3000, 10000), &dirs[..1]).is_none());
     }
 
     #[test]
