@@ -47,6 +47,8 @@ use anyhow::{bail, Context, Result};
 use libcgroups::common::CgroupSetup;
 use libcontainer::oci_spec::runtime::Spec;
 
+use exeseal::mountinfo::MountEntry;
+
 use crate::mountns;
 use crate::sys::{self, MountAttrs};
 
@@ -307,53 +309,9 @@ fn path_str(path: &Path) -> std::io::Result<String> {
     })
 }
 
-/// One line of /proc/self/mountinfo, the fields this module needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct MountEntry {
-    root: String,
-    mount_point: PathBuf,
-    fstype: String,
-    super_opts: Vec<String>,
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
+/// /proc/self/mountinfo's lines, parsed as exeseal parses them.
 fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let left: Vec<&str> = left.split(' ').collect();
-            let mut right = right.split(' ');
-            let fstype = right.next()?;
-            let _source = right.next()?;
-            let super_opts = right.next().unwrap_or("");
-            Some(MountEntry {
-                root: unescape(left.get(3)?),
-                mount_point: PathBuf::from(unescape(left.get(4)?)),
-                fstype: fstype.to_owned(),
-                super_opts: super_opts.split(',').map(str::to_owned).collect(),
-            })
-        })
-        .collect()
+    text.lines().filter_map(MountEntry::parse).collect()
 }
 
 /// One line of /proc/<pid>/cgroup: hierarchy id, controllers, path.
@@ -393,7 +351,7 @@ const MANAGED: &[&str] = &["devices", "memory", "pids", "cpu", "freezer", "cpuse
 fn pick_mount<'m>(mounts: &'m [MountEntry], fits: &dyn Fn(&MountEntry) -> bool) -> Option<&'m MountEntry> {
     let all: Vec<&MountEntry> = mounts.iter().filter(|m| fits(m)).collect();
     all.iter()
-        .find(|m| m.mount_point.starts_with(CGROUP_ROOT))
+        .find(|m| Path::new(&m.mount_point).starts_with(CGROUP_ROOT))
         .or(all.first())
         .copied()
 }
@@ -412,11 +370,11 @@ pub fn check_existing(cgroups_path: &Path) -> Result<()> {
     let relative = cgroups_path.to_string_lossy();
     let relative = relative.trim_start_matches('/');
     let (mount, freeze_file, frozen) = if v2 {
-        (pick_mount(&mounts, &|m| m.fstype == "cgroup2"), "cgroup.freeze", "1")
+        (pick_mount(&mounts, &|m| m.fs_type == "cgroup2"), "cgroup.freeze", "1")
     } else {
         (
             pick_mount(&mounts, &|m| {
-                m.fstype == "cgroup" && m.super_opts.iter().any(|o| o == "freezer")
+                m.fs_type == "cgroup" && m.super_options.split(',').any(|o| o == "freezer")
             }),
             "freezer.state",
             "FROZEN",
@@ -425,7 +383,7 @@ pub fn check_existing(cgroups_path: &Path) -> Result<()> {
     let Some(mount) = mount else {
         return Ok(());
     };
-    let dir = mount.mount_point.join(relative);
+    let dir = Path::new(&mount.mount_point).join(relative);
     if fs::read_to_string(dir.join(freeze_file)).is_ok_and(|s| s.trim() == frozen) {
         bail!(
             "container's cgroup unexpectedly frozen: {} is {frozen}; thaw or remove it first",
@@ -455,7 +413,7 @@ fn layout(v2: bool, mounts: &[MountEntry], membership: &[Membership]) -> Result<
             path.strip_prefix(mount.root.as_str()).with_context(|| {
                 format!(
                     "cgroup {path} lies outside the mount of its hierarchy at {} (root {})",
-                    mount.mount_point.display(),
+                    mount.mount_point,
                     mount.root
                 )
             })?
@@ -464,7 +422,7 @@ fn layout(v2: bool, mounts: &[MountEntry], membership: &[Membership]) -> Result<
         if relative.split('/').any(|c| c == "..") {
             bail!("cgroup path {path} has a '..' component");
         }
-        Ok(mount.mount_point.join(relative))
+        Ok(Path::new(&mount.mount_point).join(relative))
     };
 
     if v2 {
@@ -472,7 +430,7 @@ fn layout(v2: bool, mounts: &[MountEntry], membership: &[Membership]) -> Result<
             .iter()
             .find(|m| m.id == 0)
             .context("no cgroup v2 line in the process's cgroup file")?;
-        let mount = pick(&|m| m.fstype == "cgroup2").context("no cgroup2 mount on the host")?;
+        let mount = pick(&|m| m.fs_type == "cgroup2").context("no cgroup2 mount on the host")?;
         return Ok(vec![Hierarchy {
             name: String::new(),
             aliases: Vec::new(),
@@ -491,14 +449,13 @@ fn layout(v2: bool, mounts: &[MountEntry], membership: &[Membership]) -> Result<
     let mut out = Vec::new();
     for m in v1 {
         let Some(mount) = pick(&|e| {
-            e.fstype == "cgroup"
-                && m.controllers.iter().all(|c| e.super_opts.iter().any(|o| o == c))
+            e.fs_type == "cgroup"
+                && m.controllers.iter().all(|c| e.super_options.split(',').any(|o| o == c))
         }) else {
             // A hierarchy the host has not mounted: nothing to show.
             continue;
         };
-        let Some(name) = mount
-            .mount_point
+        let Some(name) = Path::new(&mount.mount_point)
             .file_name()
             .and_then(|n| n.to_str())
             .map(str::to_owned)
@@ -635,12 +592,5 @@ mod tests {
                 },
             ]
         );
-    }
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape("/a\\040b\\134c"), "/a b\\c");
-        assert_eq!(unescape("/plain"), "/plain");
-        assert_eq!(unescape("/trail\\04"), "/trail\\04");
     }
 }
