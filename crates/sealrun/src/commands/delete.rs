@@ -43,6 +43,10 @@ pub fn destroy(container: &mut Container, force: bool) -> Result<()> {
         tracing::warn!(id = container.id(), "{err:#}");
         record::Record::default()
     });
+    // The status in memory may be stale (a foreground `run` loaded it
+    // before its container exited): killing a stopped container goes
+    // through the freezer for nothing (~2 ms, measured).
+    container.refresh_status()?;
     if !record.cgroups.is_empty() {
         if force && matches!(container.status(), ContainerStatus::Running | ContainerStatus::Created) {
             container.kill(Signal::try_from("KILL")?, true)?;
