@@ -98,14 +98,14 @@ pub struct Plan {
 
 /// Lays out the cgroups of the container whose init is `pid`.
 pub fn plan(pid: i32) -> Result<Plan> {
-    let setup = libcgroups::common::get_cgroup_setup()
-        .context("failed to tell the host's cgroup setup")?;
+    let setup =
+        libcgroups::common::get_cgroup_setup().context("failed to tell the host's cgroup setup")?;
     let v2 = matches!(setup, CgroupSetup::Unified);
     let mountinfo = fs::read_to_string("/proc/self/mountinfo")
         .context("failed to read /proc/self/mountinfo")?;
     let cgroup_file = format!("/proc/{pid}/cgroup");
-    let membership =
-        fs::read_to_string(&cgroup_file).with_context(|| format!("failed to read {cgroup_file}"))?;
+    let membership = fs::read_to_string(&cgroup_file)
+        .with_context(|| format!("failed to read {cgroup_file}"))?;
     let hierarchies = layout(
         v2,
         &parse_mountinfo(&mountinfo),
@@ -118,7 +118,10 @@ pub fn plan(pid: i32) -> Result<Plan> {
 impl Plan {
     /// The container's cgroup directories on the host, one per hierarchy.
     pub fn dirs(&self) -> Vec<PathBuf> {
-        self.hierarchies.iter().map(|h| h.host_dir.clone()).collect()
+        self.hierarchies
+            .iter()
+            .map(|h| h.host_dir.clone())
+            .collect()
     }
 
     /// Creates the container's cgroup in every hierarchy (those libcgroups
@@ -342,11 +345,16 @@ fn parse_proc_cgroup(text: &str) -> Vec<Membership> {
 
 /// Controllers libcgroups' v1 manager puts a container into: the path of
 /// the first of these is the container's own cgroup path.
-const MANAGED: &[&str] = &["devices", "memory", "pids", "cpu", "freezer", "cpuset", "blkio"];
+const MANAGED: &[&str] = &[
+    "devices", "memory", "pids", "cpu", "freezer", "cpuset", "blkio",
+];
 
 /// The host mount of a hierarchy `fits` describes; for one mounted several
 /// times, the copy under /sys/fs/cgroup.
-fn pick_mount<'m>(mounts: &'m [MountEntry], fits: &dyn Fn(&MountEntry) -> bool) -> Option<&'m MountEntry> {
+fn pick_mount<'m>(
+    mounts: &'m [MountEntry],
+    fits: &dyn Fn(&MountEntry) -> bool,
+) -> Option<&'m MountEntry> {
     let all: Vec<&MountEntry> = mounts.iter().filter(|m| fits(m)).collect();
     all.iter()
         .find(|m| Path::new(&m.mount_point).starts_with(CGROUP_ROOT))
@@ -359,8 +367,8 @@ fn pick_mount<'m>(mounts: &'m [MountEntry], fits: &dyn Fn(&MountEntry) -> bool) 
 /// forever) — refused, as runc does; one that already has processes is
 /// shared with them — a warning.
 pub fn check_existing(cgroups_path: &Path) -> Result<()> {
-    let setup = libcgroups::common::get_cgroup_setup()
-        .context("failed to tell the host's cgroup setup")?;
+    let setup =
+        libcgroups::common::get_cgroup_setup().context("failed to tell the host's cgroup setup")?;
     let v2 = matches!(setup, CgroupSetup::Unified);
     let mountinfo = fs::read_to_string("/proc/self/mountinfo")
         .context("failed to read /proc/self/mountinfo")?;
@@ -368,7 +376,11 @@ pub fn check_existing(cgroups_path: &Path) -> Result<()> {
     let relative = cgroups_path.to_string_lossy();
     let relative = relative.trim_start_matches('/');
     let (mount, freeze_file, frozen) = if v2 {
-        (pick_mount(&mounts, &|m| m.fs_type == "cgroup2"), "cgroup.freeze", "1")
+        (
+            pick_mount(&mounts, &|m| m.fs_type == "cgroup2"),
+            "cgroup.freeze",
+            "1",
+        )
     } else {
         (
             pick_mount(&mounts, &|m| {
@@ -411,8 +423,7 @@ fn layout(v2: bool, mounts: &[MountEntry], membership: &[Membership]) -> Result<
             path.strip_prefix(mount.root.as_str()).with_context(|| {
                 format!(
                     "cgroup {path} lies outside the mount of its hierarchy at {} (root {})",
-                    mount.mount_point,
-                    mount.root
+                    mount.mount_point, mount.root
                 )
             })?
         };
@@ -448,7 +459,9 @@ fn layout(v2: bool, mounts: &[MountEntry], membership: &[Membership]) -> Result<
     for m in v1 {
         let Some(mount) = pick(&|e| {
             e.fs_type == "cgroup"
-                && m.controllers.iter().all(|c| e.super_options.split(',').any(|o| o == c))
+                && m.controllers
+                    .iter()
+                    .all(|c| e.super_options.split(',').any(|o| o == c))
         }) else {
             // A hierarchy the host has not mounted: nothing to show.
             continue;
@@ -542,7 +555,8 @@ mod tests {
 
     #[test]
     fn v2_layout_is_one_bind_of_the_own_cgroup() {
-        let mounts = parse_mountinfo("30 24 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n");
+        let mounts =
+            parse_mountinfo("30 24 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n");
         let got = layout(true, &mounts, &parse_proc_cgroup("0::/machine/c1\n")).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].name, "");
@@ -551,9 +565,7 @@ mod tests {
 
     #[test]
     fn paths_relative_to_a_mount_root_and_dotdot_refused() {
-        let mounts = parse_mountinfo(
-            "30 24 0:26 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
-        );
+        let mounts = parse_mountinfo("30 24 0:26 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         let got = layout(true, &mounts, &parse_proc_cgroup("0::/outer/c1\n")).unwrap();
         assert_eq!(got[0].host_dir, Path::new("/sys/fs/cgroup/c1"));
         let err = layout(true, &mounts, &parse_proc_cgroup("0::/elsewhere\n")).unwrap_err();

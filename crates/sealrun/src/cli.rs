@@ -167,7 +167,10 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
         let text = err.render().to_string();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("sealrun version ") && lines[0].contains("runc version 1.1.5"), "{text}");
+        assert!(
+            lines[0].starts_with("sealrun version ") && lines[0].contains("runc version 1.1.5"),
+            "{text}"
+        );
         assert!(lines[1].starts_with("commit: "), "{text}");
         assert_eq!(lines[2], "spec: 1.0.2-dev");
     }

@@ -22,13 +22,18 @@ pub const MAX_DEPTH: usize = 1000;
 /// The bytes of `path`, checked against the limits. Reads at most
 /// `MAX_BYTES + 1` bytes whatever the file claims (it may be a pipe).
 pub fn read_limited(path: &Path) -> Result<Vec<u8>> {
-    let file = std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(MAX_BYTES + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("failed to read {}", path.display()))?;
     if bytes.len() as u64 > MAX_BYTES {
-        bail!("{} is larger than {} MiB; refusing to parse it", path.display(), MAX_BYTES >> 20);
+        bail!(
+            "{} is larger than {} MiB; refusing to parse it",
+            path.display(),
+            MAX_BYTES >> 20
+        );
     }
     if let Some(offset) = too_deep(&bytes, MAX_DEPTH) {
         bail!(
@@ -85,9 +90,16 @@ mod tests {
     fn oversized_and_deep_files_are_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let deep = dir.path().join("deep.json");
-        std::fs::write(&deep, format!("{{\"a\":{}1{}}}", "[".repeat(5000), "]".repeat(5000))).unwrap();
+        std::fs::write(
+            &deep,
+            format!("{{\"a\":{}1{}}}", "[".repeat(5000), "]".repeat(5000)),
+        )
+        .unwrap();
         let err = format!("{:#}", read_limited(&deep).unwrap_err());
-        assert!(err.contains("deep.json nests") && err.contains("1000 levels"), "{err}");
+        assert!(
+            err.contains("deep.json nests") && err.contains("1000 levels"),
+            "{err}"
+        );
 
         let big = dir.path().join("big.json");
         let f = std::fs::File::create(&big).unwrap();

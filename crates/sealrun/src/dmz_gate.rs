@@ -112,7 +112,10 @@ pub fn record_grant(container: &Container, args: &liboci_cli::Exec) -> Result<()
         None => format!("exec {}", args.command.join(" ")),
     };
     lock.update(|r| r.ptrace_grants.push(format!("{what} ({why})")))?;
-    tracing::debug!(id = container.id(), "recorded CAP_SYS_PTRACE grant: {what} ({why})");
+    tracing::debug!(
+        id = container.id(),
+        "recorded CAP_SYS_PTRACE grant: {what} ({why})"
+    );
     Ok(())
 }
 

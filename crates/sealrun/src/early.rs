@@ -32,7 +32,8 @@ pub(crate) const VALUE_OPTS: &[(&str, Option<char>)] = &[
     ("root", Some('r')),
 ];
 /// Global flags of `Cli`.
-pub(crate) const FLAG_OPTS: &[(&str, Option<char>)] = &[("debug", None), ("systemd-cgroup", Some('s'))];
+pub(crate) const FLAG_OPTS: &[(&str, Option<char>)] =
+    &[("debug", None), ("systemd-cgroup", Some('s'))];
 /// Subcommands that start a container process (`Command::starts_container_process`).
 const SEALED_COMMANDS: &[&str] = &["create", "run", "exec"];
 

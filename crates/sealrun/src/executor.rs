@@ -64,7 +64,9 @@ impl SealExecutor {
             fd.map(|fd| {
                 place_above_preserved(fd, first_cleaned_fd(preserve_fds))
                     .map(Arc::new)
-                    .with_context(|| format!("failed to place the {what} fd above the preserved fds"))
+                    .with_context(|| {
+                        format!("failed to place the {what} fd above the preserved fds")
+                    })
             })
             .transpose()
         };
@@ -198,10 +200,9 @@ impl Executor for SealExecutor {
         // in these words, and runc's users (its debug test) look for them.
         tracing::debug!("child process in init()");
         let invalid = |msg: String| Err(ExecutorValidationError::ArgValidationError(msg));
-        let process = spec
-            .process()
-            .as_ref()
-            .ok_or_else(|| ExecutorValidationError::ArgValidationError("spec did not contain process".into()))?;
+        let process = spec.process().as_ref().ok_or_else(|| {
+            ExecutorValidationError::ArgValidationError("spec did not contain process".into())
+        })?;
         if let Some(args) = process.args().as_ref().filter(|a| !a.is_empty()) {
             let path_var = process
                 .env()
@@ -213,9 +214,17 @@ impl Executor for SealExecutor {
             match resolve_program(&args[0], path_var) {
                 Some(program) if is_executable_file(&program) => {}
                 Some(program) if program.exists() => {
-                    return invalid(format!("exec {}: permission denied (not an executable file)", args[0]))
+                    return invalid(format!(
+                        "exec {}: permission denied (not an executable file)",
+                        args[0]
+                    ))
                 }
-                _ => return invalid(format!("exec {}: executable file not found in $PATH", args[0])),
+                _ => {
+                    return invalid(format!(
+                        "exec {}: executable file not found in $PATH",
+                        args[0]
+                    ))
+                }
             }
         }
         if self.tenant {

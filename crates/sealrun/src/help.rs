@@ -14,7 +14,11 @@ use crate::cli::Cli;
 /// Handles a help request in runc's forms (`-h`, `--help`, `help`, `help
 /// CMD`, `CMD -h`), or returns `None` for clap to parse the line.
 pub fn runc_style(args: &[OsString]) -> Option<ExitCode> {
-    let words: Vec<&str> = args.iter().skip(1).map(|a| a.to_str()).collect::<Option<_>>()?;
+    let words: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_str())
+        .collect::<Option<_>>()?;
     let words = after_global_options(&words)?;
     let is_help = |w: &str| w == "-h" || w == "--help";
     let topic = match words {
@@ -26,7 +30,8 @@ pub fn runc_style(args: &[OsString]) -> Option<ExitCode> {
     let mut cli = Cli::command();
     let (name_line, mut command) = match topic {
         None => (
-            "sealrun, as runc - Open Container Initiative runtime (its binary sealed by exeseal)".to_owned(),
+            "sealrun, as runc - Open Container Initiative runtime (its binary sealed by exeseal)"
+                .to_owned(),
             cli,
         ),
         Some(topic) => {
@@ -34,16 +39,17 @@ pub fn runc_style(args: &[OsString]) -> Option<ExitCode> {
                 eprintln!("No help topic for '{topic}'");
                 return Some(ExitCode::from(3));
             };
-            let about = sub
-                .get_about()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
             let about = lowercase_first(&about);
             (format!("sealrun, as runc {topic} - {about}"), sub.clone())
         }
     };
     // A closed pipe (`| head`) is not an error of ours.
-    let _ = writeln!(std::io::stdout(), "NAME:\n   {name_line}\n\n{}", command.render_help());
+    let _ = writeln!(
+        std::io::stdout(),
+        "NAME:\n   {name_line}\n\n{}",
+        command.render_help()
+    );
     Some(ExitCode::SUCCESS)
 }
 
@@ -95,15 +101,30 @@ mod tests {
     use super::*;
 
     fn words(line: &str) -> Vec<OsString> {
-        std::iter::once("sealrun").chain(line.split_whitespace()).map(OsString::from).collect()
+        std::iter::once("sealrun")
+            .chain(line.split_whitespace())
+            .map(OsString::from)
+            .collect()
     }
 
     #[test]
     fn help_forms_are_recognised_and_others_left_to_clap() {
-        for line in ["-h", "--help", "help", "help exec", "exec -h", "list --help", "foo -h"] {
+        for line in [
+            "-h",
+            "--help",
+            "help",
+            "help exec",
+            "exec -h",
+            "list --help",
+            "foo -h",
+        ] {
             assert!(runc_style(&words(line)).is_some(), "{line}");
         }
-        for line in ["--root /x -h", "--debug --root=/x exec -h", "-r /x --log-format json help list"] {
+        for line in [
+            "--root /x -h",
+            "--debug --root=/x exec -h",
+            "-r /x --log-format json help list",
+        ] {
             assert_eq!(runc_style(&words(line)), Some(ExitCode::SUCCESS), "{line}");
         }
         for line in ["list", "exec c1 sh -h", "--root /x list", "state c1"] {

@@ -173,7 +173,13 @@ mod tests {
             ("path".to_owned(), "/a b".to_owned()),
         ];
         assert_eq!(
-            render(false, "2026-12-04T14:28:21Z", Level::DEBUG, "nsexec container setup", &fields),
+            render(
+                false,
+                "2026-12-04T14:28:21Z",
+                Level::DEBUG,
+                "nsexec container setup",
+                &fields
+            ),
             r#"time="2026-12-04T14:28:21Z" level=debug msg="nsexec container setup" id=c1 path="/a b""#
         );
         assert_eq!(
@@ -184,7 +190,13 @@ mod tests {
 
     #[test]
     fn json_lines_carry_level_msg_time() {
-        let line = render(true, "2026-12-04T14:28:21Z", Level::ERROR, "unable to apply caps: operation not permitted", &[("pid".into(), "7".into())]);
+        let line = render(
+            true,
+            "2026-12-04T14:28:21Z",
+            Level::ERROR,
+            "unable to apply caps: operation not permitted",
+            &[("pid".into(), "7".into())],
+        );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["level"], "error");
         assert_eq!(v["msg"], "unable to apply caps: operation not permitted");

@@ -81,11 +81,16 @@ fn remove_dir(dir: &Path) {
 
 /// Writes the corrected config of `bundle` (canonical) for container `id`
 /// under `root`, or returns `None` when it needs no correction.
-pub fn prepare(root: &Path, id: &str, bundle: &Path, systemd: bool) -> Result<Option<PreparedBundle>> {
+pub fn prepare(
+    root: &Path,
+    id: &str,
+    bundle: &Path,
+    systemd: bool,
+) -> Result<Option<PreparedBundle>> {
     let path = bundle.join("config.json");
     let bytes = crate::config::read_limited(&path)?;
-    let mut config: Value =
-        serde_json::from_slice(&bytes).with_context(|| format!("failed to parse {}", path.display()))?;
+    let mut config: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("failed to parse {}", path.display()))?;
     if !correct(&mut config, id, systemd) {
         return Ok(None);
     }
@@ -110,8 +115,12 @@ pub fn prepare(root: &Path, id: &str, bundle: &Path, systemd: bool) -> Result<Op
     let prepared = PreparedBundle { dir, keep: false };
     // Everything else of the bundle, where hooks and relative paths
     // (root.path above all) expect it.
-    for entry in std::fs::read_dir(bundle).with_context(|| format!("failed to list {}", bundle.display()))? {
-        let name = entry.with_context(|| format!("failed to list {}", bundle.display()))?.file_name();
+    for entry in
+        std::fs::read_dir(bundle).with_context(|| format!("failed to list {}", bundle.display()))?
+    {
+        let name = entry
+            .with_context(|| format!("failed to list {}", bundle.display()))?
+            .file_name();
         if name == "config.json" {
             continue;
         }
@@ -120,7 +129,8 @@ pub fn prepare(root: &Path, id: &str, bundle: &Path, systemd: bool) -> Result<Op
             .with_context(|| format!("failed to create {}", link.display()))?;
     }
     let out = prepared.dir.join("config.json");
-    std::fs::write(&out, serde_json::to_vec(&config)?).with_context(|| format!("failed to write {}", out.display()))?;
+    std::fs::write(&out, serde_json::to_vec(&config)?)
+        .with_context(|| format!("failed to write {}", out.display()))?;
     tracing::debug!(id, dir = %prepared.dir.display(), "config prepared for libcontainer");
     Ok(Some(prepared))
 }
@@ -163,7 +173,9 @@ fn correct(config: &mut Value, id: &str, systemd: bool) -> bool {
     if let Some(seccomp) = linux.get_mut("seccomp").and_then(Value::as_object_mut) {
         if let (Some(native), Some(archs)) = (
             native_arch(),
-            seccomp.get_mut("architectures").and_then(Value::as_array_mut),
+            seccomp
+                .get_mut("architectures")
+                .and_then(Value::as_array_mut),
         ) {
             if !archs.is_empty() && !archs.iter().any(|a| a == native) {
                 archs.insert(0, Value::from(native));
@@ -176,7 +188,8 @@ fn correct(config: &mut Value, id: &str, systemd: bool) -> bool {
             let before = calls.len();
             calls.retain(|call| {
                 let same_action = call.get("action") == default.as_ref();
-                let same_errno = call.get("errnoRet").is_none() || call.get("errnoRet") == default_errno.as_ref();
+                let same_errno = call.get("errnoRet").is_none()
+                    || call.get("errnoRet") == default_errno.as_ref();
                 !(same_action && same_errno)
             });
             changed |= calls.len() != before;
@@ -236,7 +249,9 @@ mod tests {
             .map(|c| c["names"][0].as_str().unwrap())
             .collect();
         assert_eq!(names, ["read", "bind"]);
-        let archs = config["linux"]["seccomp"]["architectures"].as_array().unwrap();
+        let archs = config["linux"]["seccomp"]["architectures"]
+            .as_array()
+            .unwrap();
         assert_eq!(archs.len(), 2);
         assert_eq!(archs[0], native_arch().unwrap());
         assert_eq!(config["linux"]["futureField"]["kept"], true);
@@ -257,9 +272,12 @@ mod tests {
             json!({"root": {"path": "rootfs"}, "linux": {}}).to_string(),
         )
         .unwrap();
-        let prepared = prepare(root.path(), "c1", bundle.path(), false).unwrap().unwrap();
+        let prepared = prepare(root.path(), "c1", bundle.path(), false)
+            .unwrap()
+            .unwrap();
         let copy: Value =
-            serde_json::from_slice(&std::fs::read(prepared.dir().join("config.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(prepared.dir().join("config.json")).unwrap())
+                .unwrap();
         assert_eq!(copy["linux"]["cgroupsPath"], "/c1");
         assert_eq!(
             std::fs::canonicalize(prepared.dir().join("rootfs")).unwrap(),
@@ -270,7 +288,9 @@ mod tests {
         drop(prepared);
         assert!(!dir.exists());
         // Persisted: stays until the container's delete removes it.
-        let prepared = prepare(root.path(), "c1", bundle.path(), false).unwrap().unwrap();
+        let prepared = prepare(root.path(), "c1", bundle.path(), false)
+            .unwrap()
+            .unwrap();
         prepared.persist();
         assert!(dir.exists());
         remove(&root.path().join("c1"));

@@ -90,8 +90,8 @@ impl Lock {
     pub fn write(&self, record: &Record) -> Result<()> {
         let path = self.dir.join(RECORD);
         let tmp = self.dir.join(format!(".{RECORD}.{}", std::process::id()));
-        let mut file = File::create(&tmp)
-            .with_context(|| format!("failed to create {}", tmp.display()))?;
+        let mut file =
+            File::create(&tmp).with_context(|| format!("failed to create {}", tmp.display()))?;
         // No fsync: the record lives as long as the container (its state
         // root is a tmpfs such as /run in practice); the rename alone keeps
         // readers from ever seeing half a record. An fsync cost ~2 ms per
@@ -141,7 +141,8 @@ mod tests {
         let lock = lock(dir.path(), true).unwrap();
         lock.update(|r| {
             r.cgroups.push("/sys/fs/cgroup/memory/c1".into());
-            r.ptrace_grants.push("exec sh (CAP_SYS_PTRACE in bounding)".into());
+            r.ptrace_grants
+                .push("exec sh (CAP_SYS_PTRACE in bounding)".into());
         })
         .unwrap();
         drop(lock);
@@ -172,7 +173,10 @@ mod tests {
         };
         assert!(try_ex().is_err());
         drop(also_shared);
-        assert!(try_ex().is_err(), "the descriptor handed out still holds it");
+        assert!(
+            try_ex().is_err(),
+            "the descriptor handed out still holds it"
+        );
         drop(fd);
         assert!(try_ex().is_ok());
     }

@@ -161,7 +161,9 @@ pub fn protect(
             Ok(Protection::default())
         }
         (SealMode::Dmz, _) => match gate()? {
-            Gate::Closed(why) => bail!("--seal dmz refused: {why}; use --seal auto, overlayfs or memfd for this container"),
+            Gate::Closed(why) => bail!(
+                "--seal dmz refused: {why}; use --seal auto, overlayfs or memfd for this container"
+            ),
             Gate::Open(lock) => dmz(lock),
         },
         (SealMode::Auto, Some(zero_copy)) => auto(zero_copy, gate),

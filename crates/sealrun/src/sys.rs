@@ -92,7 +92,10 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
         let err = io::Error::last_os_error();
         return Err(io::Error::new(
             err.kind(),
-            format!("ioctl(fd {}, TIOCSWINSZ, {rows}x{cols}): {err}", fd.as_raw_fd()),
+            format!(
+                "ioctl(fd {}, TIOCSWINSZ, {rows}x{cols}): {err}",
+                fd.as_raw_fd()
+            ),
         ));
     }
     Ok(())
@@ -117,10 +120,7 @@ pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<
 /// An error from a mount-API or namespace call, naming the call, its
 /// arguments and the errno.
 fn op_err(call: String, err: rustix::io::Errno) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::from(io::Error::from(err).kind()),
-        format!("{call}: {err}"),
-    )
+    io::Error::new(io::Error::from(err).kind(), format!("{call}: {err}"))
 }
 
 /// `unshare(CLONE_FS)` then `setns(mntns, CLONE_NEWNS)` for the calling
@@ -134,11 +134,8 @@ pub fn enter_mount_namespace(mntns: BorrowedFd<'_>, what: &str) -> io::Result<()
     // descriptor table is unshared, so no other thread's fds are affected.
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }
         .map_err(|e| op_err("unshare(CLONE_FS)".into(), e))?;
-    rustix::thread::move_into_link_name_space(
-        mntns,
-        Some(rustix::thread::LinkNameSpaceType::Mount),
-    )
-    .map_err(|e| op_err(format!("setns({what}, CLONE_NEWNS)"), e))
+    rustix::thread::move_into_link_name_space(mntns, Some(rustix::thread::LinkNameSpaceType::Mount))
+        .map_err(|e| op_err(format!("setns({what}, CLONE_NEWNS)"), e))
 }
 
 /// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)`: a
@@ -227,7 +224,12 @@ pub fn open_dir_path(path: &Path) -> io::Result<OwnedFd> {
         OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )
-    .map_err(|e| op_err(format!("open({}, O_PATH|O_DIRECTORY|O_NOFOLLOW)", path.display()), e))
+    .map_err(|e| {
+        op_err(
+            format!("open({}, O_PATH|O_DIRECTORY|O_NOFOLLOW)", path.display()),
+            e,
+        )
+    })
 }
 
 /// A new detached tmpfs (mode 0755, nosuid, nodev, noexec), writable.
@@ -251,7 +253,12 @@ pub fn new_tmpfs() -> io::Result<OwnedFd> {
 /// `move_mount(tree, "", dir, name, MOVE_MOUNT_F_EMPTY_PATH)`: attaches the
 /// detached mount `tree` at `name` below the directory `dir` (`path` only
 /// names it in errors).
-pub fn attach(tree: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str, path: &Path) -> io::Result<()> {
+pub fn attach(
+    tree: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    name: &str,
+    path: &Path,
+) -> io::Result<()> {
     rustix::mount::move_mount(
         tree,
         "",

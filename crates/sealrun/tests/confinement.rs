@@ -57,7 +57,9 @@ fn start_reporting(
     edit: impl FnOnce(&mut Value),
 ) -> (String, PathBuf, i32, String) {
     let id = env.id(name);
-    let full = format!("( {script} ) > /out/report.part 2>&1; mv /out/report.part /out/report; exec sleep 1000");
+    let full = format!(
+        "( {script} ) > /out/report.part 2>&1; mv /out/report.part /out/report; exec sleep 1000"
+    );
     let bundle = env.bundle(name, &["sh", "-c", &full]);
     let out = env.dir.path().join(format!("{name}-out"));
     std::fs::create_dir(&out).unwrap();
@@ -69,7 +71,8 @@ fn start_reporting(
         edit(config);
     });
     let bundle_arg = bundle.to_str().unwrap().to_owned();
-    env.sealrun(&["create", "--bundle", &bundle_arg, &id]).assert_ok();
+    env.sealrun(&["create", "--bundle", &bundle_arg, &id])
+        .assert_ok();
     env.sealrun(&["start", &id]).assert_ok();
     let report_path = out.join("report");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -198,7 +201,10 @@ fn container_cannot_raise_its_own_cgroup_limits() {
     for (root, point, opts) in &mounts {
         let flags: Vec<&str> = opts.split(',').collect();
         for want in ["ro", "nosuid", "nodev", "noexec"] {
-            assert!(flags.contains(&want), "{point} is mounted {opts}, not {want}");
+            assert!(
+                flags.contains(&want),
+                "{point} is mounted {opts}, not {want}"
+            );
         }
         if point != "/sys/fs/cgroup" || cgroup_v2() {
             assert!(
@@ -219,7 +225,11 @@ fn rw_cgroup_mount_is_honoured_and_sub_cgroups_are_removed() {
     let Some(env) = common::env("rw_cgroup_mount_is_honoured_and_sub_cgroups_are_removed") else {
         return;
     };
-    let sub = if cgroup_v2() { "/sys/fs/cgroup/sub" } else { "/sys/fs/cgroup/memory/sub" };
+    let sub = if cgroup_v2() {
+        "/sys/fs/cgroup/sub"
+    } else {
+        "/sys/fs/cgroup/memory/sub"
+    };
     let script = format!("mkdir {sub} && echo MKDIR ok");
     let (id, _bundle, pid, report) = start_reporting(&env, "rw", &script, |config| {
         for m in config["mounts"].as_array_mut().unwrap() {
@@ -246,8 +256,7 @@ fn readonly_and_masked_paths_hold_against_the_container() {
     // The spec sealrun writes, as docker and runc do.
     let probe = env.bundle("probe", &["true"]);
     let config: Value =
-        serde_json::from_str(&std::fs::read_to_string(probe.join("config.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(probe.join("config.json")).unwrap()).unwrap();
     let list = |key: &str| -> Vec<String> {
         config["linux"][key]
             .as_array()
@@ -255,7 +264,10 @@ fn readonly_and_masked_paths_hold_against_the_container() {
             .unwrap_or_default()
     };
     let (readonly, masked) = (list("readonlyPaths"), list("maskedPaths"));
-    assert!(readonly.iter().any(|p| p == "/proc/sysrq-trigger"), "{readonly:?}");
+    assert!(
+        readonly.iter().any(|p| p == "/proc/sysrq-trigger"),
+        "{readonly:?}"
+    );
     assert!(readonly.iter().any(|p| p == "/proc/sys"), "{readonly:?}");
 
     // Opening for writing (`: >>` writes no byte) is refused with EROFS by a
@@ -269,7 +281,9 @@ fn readonly_and_masked_paths_hold_against_the_container() {
          elif err=$( (: >> \"$t\") 2>&1 ); then echo \"RO $p ok $t\"; else echo \"RO $p $err\"; fi; }\n",
     );
     for p in readonly.iter().chain(std::iter::once(&"/sys".to_owned())) {
-        script.push_str(&format!("[ -e {p} ] && probe {p} || echo 'RO {p} absent'\n"));
+        script.push_str(&format!(
+            "[ -e {p} ] && probe {p} || echo 'RO {p} absent'\n"
+        ));
     }
     for p in &masked {
         script.push_str(&format!(

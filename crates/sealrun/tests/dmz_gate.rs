@@ -15,9 +15,12 @@ use serde_json::Value;
 
 fn grants(env: &common::TestEnv, id: &str) -> Vec<Value> {
     let path = env.root.join(id).join("sealrun.json");
-    let record: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default()).unwrap_or(Value::Null);
-    record["ptrace_grants"].as_array().cloned().unwrap_or_default()
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default())
+        .unwrap_or(Value::Null);
+    record["ptrace_grants"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[test]
@@ -28,11 +31,20 @@ fn ptrace_grant_waits_for_dmz_stages_then_closes_the_gate() {
     let id = env.id("c");
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let b = bundle.to_str().unwrap();
-    env.sealrun(&["--seal", "dmz", "create", "--bundle", b, &id]).assert_ok();
+    env.sealrun(&["--seal", "dmz", "create", "--bundle", b, &id])
+        .assert_ok();
     // Not started: its init is still the runtime binary in the container.
     let exec_ptrace = |id: &str| {
         let mut cmd = env.command();
-        cmd.args(["--seal", "memfd", "exec", "--cap", "CAP_SYS_PTRACE", id, "true"]);
+        cmd.args([
+            "--seal",
+            "memfd",
+            "exec",
+            "--cap",
+            "CAP_SYS_PTRACE",
+            id,
+            "true",
+        ]);
         cmd
     };
     env.output(exec_ptrace(&id))
@@ -57,21 +69,28 @@ fn ptrace_grant_waits_for_dmz_stages_then_closes_the_gate() {
         child.try_wait().unwrap().is_none(),
         "the CAP_SYS_PTRACE exec did not wait for the dmz stage holding the lock"
     );
-    assert!(grants(&env, &id).is_empty(), "granted while a dmz stage was inside");
+    assert!(
+        grants(&env, &id).is_empty(),
+        "granted while a dmz stage was inside"
+    );
     drop(lock);
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the CAP_SYS_PTRACE exec never finished");
+        assert!(
+            Instant::now() < deadline,
+            "the CAP_SYS_PTRACE exec never finished"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "the CAP_SYS_PTRACE exec failed: {status}");
     let recorded = grants(&env, &id);
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert!(
-        recorded[0].as_str().unwrap().contains("exec true") && recorded[0].as_str().unwrap().contains("CAP_SYS_PTRACE"),
+        recorded[0].as_str().unwrap().contains("exec true")
+            && recorded[0].as_str().unwrap().contains("CAP_SYS_PTRACE"),
         "{recorded:?}"
     );
 
@@ -84,7 +103,10 @@ fn ptrace_grant_waits_for_dmz_stages_then_closes_the_gate() {
         .env("EXESEAL_FAIL", "overlayfs,userns-overlayfs");
     env.output(auto).assert_ok();
     let log = std::fs::read_to_string(&env.log).unwrap();
-    assert!(log.contains("seal: skipping dmz: an earlier exec into container"), "{log}");
+    assert!(
+        log.contains("seal: skipping dmz: an earlier exec into container"),
+        "{log}"
+    );
     assert!(log.contains("seal: using memfd"), "{log}");
 
     env.sealrun(&["delete", "--force", &id]).assert_ok();
@@ -102,14 +124,24 @@ fn live_ptrace_process_closes_the_gate() {
     let id = env.id("c");
     let bundle = env.bundle("b", &["sleep", "1000"]);
     let b = bundle.to_str().unwrap();
-    env.sealrun(&["--seal", "memfd", "run", "-d", "--bundle", b, &id]).assert_ok();
+    env.sealrun(&["--seal", "memfd", "run", "-d", "--bundle", b, &id])
+        .assert_ok();
     env.sealrun(&[
-        "--seal", "memfd", "exec", "-d", "--cap", "CAP_SYS_PTRACE", &id, "sleep", "1000",
+        "--seal",
+        "memfd",
+        "exec",
+        "-d",
+        "--cap",
+        "CAP_SYS_PTRACE",
+        &id,
+        "sleep",
+        "1000",
     ])
     .assert_ok();
     assert_eq!(grants(&env, &id).len(), 1);
     let record = env.root.join(&id).join("sealrun.json");
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let mut value: Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
     value["ptrace_grants"] = serde_json::json!([]);
     std::fs::write(&record, value.to_string()).unwrap();
 

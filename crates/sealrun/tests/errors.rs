@@ -214,9 +214,19 @@ fn oversized_or_deeply_nested_config_json() {
         "]".repeat(100_000)
     );
     std::fs::write(bundle.join("config.json"), deep).unwrap();
-    create_fails(&env, &bundle, &env.id("c"), "nests arrays and objects deeper than 1000 levels");
+    create_fails(
+        &env,
+        &bundle,
+        &env.id("c"),
+        "nests arrays and objects deeper than 1000 levels",
+    );
 
     let big = std::fs::File::create(bundle.join("config.json")).unwrap();
     big.set_len(33 << 20).unwrap();
-    create_fails(&env, &bundle, &env.id("c"), "config.json is larger than 32 MiB");
+    create_fails(
+        &env,
+        &bundle,
+        &env.id("c"),
+        "config.json is larger than 32 MiB",
+    );
 }

@@ -355,7 +355,8 @@ fn features_and_spec() {
     let bundle = env.bundle("bundle", &["true"]);
     let mut spec = std::process::Command::new(&env.bin);
     spec.arg("spec").arg("--bundle").arg(&bundle);
-    env.output(spec).assert_one_line_error("config.json exists. Remove it first");
+    env.output(spec)
+        .assert_one_line_error("config.json exists. Remove it first");
 }
 
 #[test]

@@ -9,20 +9,29 @@ use serde_json::{json, Value};
 
 #[test]
 fn exec_failures_exit_255_and_the_process_status_passes_through() {
-    let Some(env) = common::env("exec_failures_exit_255_and_the_process_status_passes_through") else {
+    let Some(env) = common::env("exec_failures_exit_255_and_the_process_status_passes_through")
+    else {
         return;
     };
     let id = env.id("c");
     let bundle = env.bundle("b", &["sleep", "1000"]);
-    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id]).assert_ok();
-    assert_eq!(env.sealrun(&["exec", &id, "sh", "-c", "exit 42"]).code(), 42);
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    assert_eq!(
+        env.sealrun(&["exec", &id, "sh", "-c", "exit 42"]).code(),
+        42
+    );
     assert_eq!(env.sealrun(&["exec", &id, "false"]).code(), 1);
     assert_eq!(env.sealrun(&["exec", &id, "no-such-binary"]).code(), 255);
     assert_eq!(
-        env.sealrun(&["exec", "--pid-file", "/non-existent/dir/pid", &id, "true"]).code(),
+        env.sealrun(&["exec", "--pid-file", "/non-existent/dir/pid", &id, "true"])
+            .code(),
         255
     );
-    assert_eq!(env.sealrun(&["exec", "no-such-container", "true"]).code(), 255);
+    assert_eq!(
+        env.sealrun(&["exec", "no-such-container", "true"]).code(),
+        255
+    );
     // kill with signal 0 probes the init; with --all it always succeeds.
     env.sealrun(&["kill", &id, "0"]).assert_ok();
     env.sealrun(&["kill", &id, "KILL"]).assert_ok();
@@ -39,7 +48,10 @@ fn delete_force_of_a_missing_container_succeeds_quietly() {
     };
     let out = env.sealrun(&["delete", "--force", "never-created"]);
     out.assert_ok();
-    assert!(out.stderr.trim().is_empty() && out.stdout.trim().is_empty(), "{out:#?}");
+    assert!(
+        out.stderr.trim().is_empty() && out.stdout.trim().is_empty(),
+        "{out:#?}"
+    );
     // Without --force it is an error, as in runc.
     env.sealrun(&["delete", "never-created"])
         .assert_one_line_error("does not exist");
@@ -57,7 +69,14 @@ fn logs_are_in_runcs_formats() {
     std::fs::remove_dir_all(bundle.join("rootfs")).unwrap();
     let id = env.id("c");
     let mut cmd = env.command();
-    cmd.args(["--log-format", "json", "create", "--bundle", bundle.to_str().unwrap(), &id]);
+    cmd.args([
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        &id,
+    ]);
     env.output(cmd).assert_one_line_error("is not a directory");
     let log = std::fs::read_to_string(&env.log).unwrap();
     let errors: Vec<Value> = log
@@ -66,21 +85,38 @@ fn logs_are_in_runcs_formats() {
         .filter(|v| v["level"] == "error")
         .collect();
     assert_eq!(errors.len(), 1, "{log}");
-    assert!(errors[0]["msg"].as_str().unwrap().contains("is not a directory"), "{log}");
+    assert!(
+        errors[0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("is not a directory"),
+        "{log}"
+    );
     assert!(errors[0]["time"].as_str().unwrap().ends_with('Z'), "{log}");
     env.assert_nothing_left(&id);
 
     let text_log = env.dir.path().join("text.log");
     let bundle = env.bundle("t", &["true"]);
     let mut cmd = env.command();
-    cmd.arg("--log").arg(&text_log).args(["--debug", "run", "--bundle", bundle.to_str().unwrap(), &id]);
+    cmd.arg("--log").arg(&text_log).args([
+        "--debug",
+        "run",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        &id,
+    ]);
     env.output(cmd).assert_ok();
     let text = std::fs::read_to_string(&text_log).unwrap();
     assert!(
-        text.lines().all(|l| l.starts_with("time=\"") && l.contains(" level=")),
+        text.lines()
+            .all(|l| l.starts_with("time=\"") && l.contains(" level=")),
         "{text}"
     );
-    for words in ["nsexec container setup", "child process in init()", "init: closing the pipe to signal completion"] {
+    for words in [
+        "nsexec container setup",
+        "child process in init()",
+        "init: closing the pipe to signal completion",
+    ] {
         assert!(text.contains(words), "no {words:?} in:\n{text}");
     }
 }
@@ -95,9 +131,17 @@ fn pre_existing_frozen_cgroup_is_refused() {
     let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let rel = format!("{}-frozen", env.id("cg"));
     let (dir, file, value) = if v2 {
-        (std::path::PathBuf::from("/sys/fs/cgroup").join(&rel), "cgroup.freeze", "1")
+        (
+            std::path::PathBuf::from("/sys/fs/cgroup").join(&rel),
+            "cgroup.freeze",
+            "1",
+        )
     } else {
-        (std::path::PathBuf::from("/sys/fs/cgroup/freezer").join(&rel), "freezer.state", "FROZEN")
+        (
+            std::path::PathBuf::from("/sys/fs/cgroup/freezer").join(&rel),
+            "freezer.state",
+            "FROZEN",
+        )
     };
     if !dir.parent().unwrap().exists() {
         eprintln!("SKIPPED pre_existing_frozen_cgroup_is_refused: no freezer hierarchy");
@@ -106,7 +150,9 @@ fn pre_existing_frozen_cgroup_is_refused() {
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join(file), value).unwrap();
     let bundle = env.bundle("b", &["true"]);
-    env.edit_config(&bundle, |c| c["linux"]["cgroupsPath"] = json!(format!("/{rel}")));
+    env.edit_config(&bundle, |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{rel}"))
+    });
     let id = env.id("c");
     let out = env.sealrun(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
     std::fs::remove_dir(&dir).unwrap();
@@ -120,7 +166,14 @@ fn read_only_dev_mount_is_honoured() {
     let Some(env) = common::env("read_only_dev_mount_is_honoured") else {
         return;
     };
-    let bundle = env.bundle("b", &["sh", "-c", "grep ' /dev ' /proc/self/mounts; echo x > /dev/null && echo NULL-OK"]);
+    let bundle = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "grep ' /dev ' /proc/self/mounts; echo x > /dev/null && echo NULL-OK",
+        ],
+    );
     env.edit_config(&bundle, |c| {
         for m in c["mounts"].as_array_mut().unwrap() {
             if m["destination"] == "/dev" {
@@ -132,8 +185,14 @@ fn read_only_dev_mount_is_honoured() {
     let out = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
     out.assert_ok();
     let first = out.stdout.lines().next().unwrap_or_default();
-    assert!(first.contains(" ro,") || first.contains(" ro "), "/dev is not read-only: {out:#?}");
-    assert!(out.stdout.contains("NULL-OK"), "device nodes stopped working: {out:#?}");
+    assert!(
+        first.contains(" ro,") || first.contains(" ro "),
+        "/dev is not read-only: {out:#?}"
+    );
+    assert!(
+        out.stdout.contains("NULL-OK"),
+        "device nodes stopped working: {out:#?}"
+    );
     env.assert_nothing_left(&id);
 }
 
@@ -147,7 +206,8 @@ fn exec_process_from_a_pipe_without_user() {
     };
     let id = env.id("c");
     let bundle = env.bundle("b", &["sleep", "1000"]);
-    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id]).assert_ok();
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
     let process = json!({"args": ["/bin/sh", "-c", "echo from-pipe; id -u"], "cwd": "/"});
     for late_seal in [false, true] {
         let mut cmd = env.command();
@@ -203,30 +263,42 @@ fn update_events_state_and_the_default_cgroup() {
     env.edit_config(&bundle, |c| {
         c["linux"]["resources"]["memory"] = json!({"limit": 33554432});
     });
-    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id]).assert_ok();
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
     let state = env.state(&id);
     assert_eq!(state["bundle"], bundle.to_str().unwrap(), "{state}");
     let pid = state["pid"].as_i64().unwrap();
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert!(cgroup.lines().any(|l| l.ends_with(&format!(":/{id}"))), "{cgroup}");
+    assert!(
+        cgroup.lines().any(|l| l.ends_with(&format!(":/{id}"))),
+        "{cgroup}"
+    );
 
-    env.sealrun(&["update", "--memory", "64M", "--pids-limit", "20", &id]).assert_ok();
+    env.sealrun(&["update", "--memory", "64M", "--pids-limit", "20", &id])
+        .assert_ok();
     let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let (mem, pids) = if v2 {
-        (format!("/sys/fs/cgroup/{id}/memory.max"), format!("/sys/fs/cgroup/{id}/pids.max"))
+        (
+            format!("/sys/fs/cgroup/{id}/memory.max"),
+            format!("/sys/fs/cgroup/{id}/pids.max"),
+        )
     } else {
         (
             format!("/sys/fs/cgroup/memory/{id}/memory.limit_in_bytes"),
             format!("/sys/fs/cgroup/pids/{id}/pids.max"),
         )
     };
-    assert_eq!(std::fs::read_to_string(mem).unwrap().trim(), (64 << 20).to_string());
+    assert_eq!(
+        std::fs::read_to_string(mem).unwrap().trim(),
+        (64 << 20).to_string()
+    );
     assert_eq!(std::fs::read_to_string(pids).unwrap().trim(), "20");
 
     let out = env.sealrun(&["events", "--stats", &id]);
     out.assert_ok();
     assert!(
-        out.stdout.starts_with(&format!("{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":")),
+        out.stdout
+            .starts_with(&format!("{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":")),
         "{out:#?}"
     );
     let event: Value = serde_json::from_str(out.stdout.trim()).unwrap();
@@ -234,11 +306,19 @@ fn update_events_state_and_the_default_cgroup() {
 
     let help = env.sealrun(&["update", "-h"]);
     help.assert_ok();
-    assert!(help.stdout.starts_with("NAME:\n   sealrun, as runc update - "), "{help:#?}");
+    assert!(
+        help.stdout
+            .starts_with("NAME:\n   sealrun, as runc update - "),
+        "{help:#?}"
+    );
 
     env.sealrun(&["delete", "--force", &id]).assert_ok();
     env.assert_nothing_left(&id);
-    let left: Vec<_> = std::fs::read_dir(&env.root).unwrap().flatten().map(|e| e.path()).collect();
+    let left: Vec<_> = std::fs::read_dir(&env.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert!(left.is_empty(), "left in --root: {left:?}");
 }
 

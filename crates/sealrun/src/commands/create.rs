@@ -175,7 +175,10 @@ fn give_terminal_to_user(pid: i32, spec: &Spec) -> Result<()> {
     match std::fs::read_link(&stdin) {
         Ok(target) if target.starts_with("/dev/pts/") => {
             std::os::unix::fs::chown(&stdin, Some(uid), None).with_context(|| {
-                format!("failed to give the terminal {} to uid {uid}", target.display())
+                format!(
+                    "failed to give the terminal {} to uid {uid}",
+                    target.display()
+                )
             })
         }
         _ => Ok(()),
@@ -185,7 +188,10 @@ fn give_terminal_to_user(pid: i32, spec: &Spec) -> Result<()> {
 /// Removes a container this create could not finish.
 fn discard(container: &mut Container) {
     if let Err(err) = super::delete::destroy(container, true) {
-        tracing::warn!(id = container.id(), "failed to delete container after a failed create: {err:#}");
+        tracing::warn!(
+            id = container.id(),
+            "failed to delete container after a failed create: {err:#}"
+        );
     }
 }
 

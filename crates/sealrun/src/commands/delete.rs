@@ -48,7 +48,12 @@ pub fn destroy(container: &mut Container, force: bool) -> Result<()> {
     // through the freezer for nothing (~2 ms, measured).
     container.refresh_status()?;
     if !record.cgroups.is_empty() {
-        if force && matches!(container.status(), ContainerStatus::Running | ContainerStatus::Created) {
+        if force
+            && matches!(
+                container.status(),
+                ContainerStatus::Running | ContainerStatus::Created
+            )
+        {
             container.kill(Signal::try_from("KILL")?, true)?;
         }
         if matches!(container.status(), ContainerStatus::Stopped) {

@@ -85,7 +85,11 @@ pub fn events(runtime: &Runtime, args: Events) -> Result<()> {
 /// One event as runc prints it: `type`, `id`, then `data`, in that order
 /// (runc's users match the line's start; serde_json would sort the keys).
 fn event_line(kind: &str, id: &str, data: Option<&Value>) -> String {
-    let mut line = format!("{{\"type\":{},\"id\":{}", Value::from(kind), Value::from(id));
+    let mut line = format!(
+        "{{\"type\":{},\"id\":{}",
+        Value::from(kind),
+        Value::from(id)
+    );
     if let Some(data) = data {
         line.push_str(&format!(",\"data\":{data}"));
     }
@@ -123,9 +127,7 @@ fn read_oom_kills(file: &Path) -> u64 {
 
 /// libcgroups' statistics under runc's names (runc's `types.Stats`).
 fn runc_stats(s: &Stats) -> Value {
-    let memory = |m: &MemoryData| {
-        json!({"usage": m.usage, "max": m.max_usage, "failcnt": m.fail_count, "limit": m.limit})
-    };
+    let memory = |m: &MemoryData| json!({"usage": m.usage, "max": m.max_usage, "failcnt": m.fail_count, "limit": m.limit});
     let blkio = |entries: &[libcgroups::stats::BlkioDeviceStat]| -> Value {
         entries
             .iter()
@@ -190,9 +192,13 @@ pub fn parse_interval(value: &str) -> std::result::Result<Duration, String> {
         "s" => number,
         "m" => number * 60.0,
         "h" => number * 3600.0,
-        _ => return Err(format!("invalid interval unit in '{value}' (ns, us, ms, s, m, h)")),
+        _ => {
+            return Err(format!(
+                "invalid interval unit in '{value}' (ns, us, ms, s, m, h)"
+            ))
+        }
     };
-    if !(seconds > 0.0) || !seconds.is_finite() {
+    if seconds.is_nan() || seconds <= 0.0 || !seconds.is_finite() {
         return Err(format!("interval '{value}' must be positive"));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -229,7 +235,10 @@ mod tests {
     fn events_start_with_type_and_id() {
         assert_eq!(event_line("oom", "c1", None), r#"{"type":"oom","id":"c1"}"#);
         let line = event_line("stats", "c\"1", Some(&json!({"pids": {"current": 1}})));
-        assert_eq!(line, r#"{"type":"stats","id":"c\"1","data":{"pids":{"current":1}}}"#);
+        assert_eq!(
+            line,
+            r#"{"type":"stats","id":"c\"1","data":{"pids":{"current":1}}}"#
+        );
         let _: Value = serde_json::from_str(&line).unwrap();
     }
 

@@ -15,7 +15,8 @@ use crate::executor::SealExecutor;
 pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -> Result<u8> {
     let id = args.container_id.clone();
     let container = runtime.load(&id)?;
-    if !args.ignore_paused && container.status() == libcontainer::container::ContainerStatus::Paused {
+    if !args.ignore_paused && container.status() == libcontainer::container::ContainerStatus::Paused
+    {
         bail!("cannot exec in a paused container (use --ignore-paused to override)");
     }
     if args.process.is_none() && args.command.is_empty() {

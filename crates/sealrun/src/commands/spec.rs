@@ -23,8 +23,10 @@ pub fn spec(args: liboci_cli::Spec) -> Result<()> {
             nix::unistd::getegid().as_raw(),
         );
     }
-    let json = serde_json::to_string_pretty(&spec).context("failed to serialize the default spec")?;
-    std::fs::write(&path, json + "\n").with_context(|| format!("failed to write {}", path.display()))
+    let json =
+        serde_json::to_string_pretty(&spec).context("failed to serialize the default spec")?;
+    std::fs::write(&path, json + "\n")
+        .with_context(|| format!("failed to write {}", path.display()))
 }
 
 /// runc 1.1's example spec.

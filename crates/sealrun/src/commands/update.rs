@@ -95,7 +95,9 @@ pub fn update(runtime: &Runtime, args: Update) -> Result<()> {
         bail!("cannot update container {id}: Intel RDT is not supported by sealrun");
     }
     if args.kernel_memory.is_some() || args.kernel_memory_tcp.is_some() {
-        tracing::warn!("--kernel-memory and --kernel-memory-tcp are ignored (deprecated by the kernel)");
+        tracing::warn!(
+            "--kernel-memory and --kernel-memory-tcp are ignored (deprecated by the kernel)"
+        );
     }
     let resources = match &args.resources {
         Some(path) => read_resources(path)?,
@@ -252,7 +254,12 @@ mod tests {
         let dirs = [PathBuf::from("/nonexistent"), dir.path().to_owned()];
         let with = |quota, period| {
             let w = Wrap::try_parse_from([
-                "x".to_owned(), "--cpu-quota".into(), format!("{quota}"), "--cpu-period".into(), format!("{period}"), "c1".into(),
+                "x".to_owned(),
+                "--cpu-quota".into(),
+                format!("{quota}"),
+                "--cpu-period".into(),
+                format!("{period}"),
+                "c1".into(),
             ])
             .unwrap();
             from_options(&w.update).unwrap()
@@ -281,7 +288,16 @@ mod tests {
     #[test]
     fn only_given_options_become_resources() {
         let w = Wrap::try_parse_from([
-            "x", "--memory", "50M", "--memory-swap", "-1", "--cpu-quota", "-1", "--pids-limit", "10", "c1",
+            "x",
+            "--memory",
+            "50M",
+            "--memory-swap",
+            "-1",
+            "--cpu-quota",
+            "-1",
+            "--pids-limit",
+            "10",
+            "c1",
         ])
         .unwrap();
         let r = from_options(&w.update).unwrap();

@@ -32,7 +32,6 @@ pub const DOCKER_DEFAULT_CAPS: [&str; 14] = [
     "CAP_AUDIT_WRITE",
 ];
 
-
 /// How long any single sealrun invocation may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
