@@ -417,16 +417,18 @@ fn layout(v2: bool, mounts: &[MountEntry], membership: &[Membership]) -> Result<
     let host_dir = |mount: &MountEntry, path: &str| -> Result<PathBuf> {
         // When sealrun itself runs in a container, the host mount's root is
         // that container's cgroup and paths are relative to it.
+        // Whole components: a mount root `/outer` does not contain `/outer2`.
         let relative = if mount.root == "/" {
-            path
+            Path::new(path).strip_prefix("/").unwrap_or(Path::new(path))
         } else {
-            path.strip_prefix(mount.root.as_str()).with_context(|| {
+            Path::new(path).strip_prefix(&mount.root).with_context(|| {
                 format!(
                     "cgroup {path} lies outside the mount of its hierarchy at {} (root {})",
                     mount.mount_point, mount.root
                 )
             })?
         };
+        let relative = relative.to_str().unwrap_or_default();
         let relative = relative.trim_start_matches('/');
         if relative.split('/').any(|c| c == "..") {
             bail!("cgroup path {path} has a '..' component");
@@ -569,6 +571,8 @@ mod tests {
         let got = layout(true, &mounts, &parse_proc_cgroup("0::/outer/c1\n")).unwrap();
         assert_eq!(got[0].host_dir, Path::new("/sys/fs/cgroup/c1"));
         let err = layout(true, &mounts, &parse_proc_cgroup("0::/elsewhere\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("outside the mount"), "{err:#}");
+        let err = layout(true, &mounts, &parse_proc_cgroup("0::/outer2/c1\n")).unwrap_err();
         assert!(format!("{err:#}").contains("outside the mount"), "{err:#}");
         let root = parse_mountinfo("30 24 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         let err = layout(true, &root, &parse_proc_cgroup("0::/a/../../b\n")).unwrap_err();

@@ -55,8 +55,9 @@ pub enum Gate {
 const CAP_SYS_PTRACE_BIT: u32 = 19;
 
 /// How long a grant waits for a dmz container's init to exec its workload
-/// after `start` (it is a few syscalls away from it).
-const INIT_EXEC_WAIT: Duration = Duration::from_secs(2);
+/// after `start` (it is a few syscalls away from it; generous for a loaded
+/// machine).
+const INIT_EXEC_WAIT: Duration = Duration::from_secs(10);
 
 /// Judges dmz for `command`, which starts a container process.
 pub fn judge(runtime: &Runtime, command: &Command) -> Result<Gate> {

@@ -104,14 +104,14 @@ pub fn prepare(
         }
     }
     let dir = dir_for(root, id);
-    if let Err(err) = std::fs::create_dir(&dir) {
-        // Left by a create that died before its container existed.
-        if err.kind() != std::io::ErrorKind::AlreadyExists || root.join(id).exists() {
-            return Err(err).with_context(|| format!("failed to create {}", dir.display()));
-        }
-        remove_dir(&dir);
-        std::fs::create_dir(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    }
+    // Never taken over: another create of this id may be using it right
+    // now. One left by a create that died is removed by `delete --force`.
+    std::fs::create_dir(&dir).with_context(|| {
+        format!(
+            "failed to create {} (a create of container {id} is running, or one died: `delete --force {id}` removes it)",
+            dir.display()
+        )
+    })?;
     let prepared = PreparedBundle { dir, keep: false };
     // Everything else of the bundle, where hooks and relative paths
     // (root.path above all) expect it.

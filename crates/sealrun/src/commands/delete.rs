@@ -51,7 +51,7 @@ pub fn destroy(container: &mut Container, force: bool) -> Result<()> {
         if force
             && matches!(
                 container.status(),
-                ContainerStatus::Running | ContainerStatus::Created
+                ContainerStatus::Running | ContainerStatus::Created | ContainerStatus::Paused
             )
         {
             container.kill(Signal::try_from("KILL")?, true)?;

@@ -39,7 +39,7 @@ const OOM_POLL: Duration = Duration::from_millis(100);
 
 pub fn events(runtime: &Runtime, args: Events) -> Result<()> {
     let id = args.container_id.clone();
-    let container = runtime.load(&id)?;
+    let mut container = runtime.load(&id)?;
     let manager = super::cgroup_manager(&container)?;
     let stats_event = || -> Result<String> {
         let stats = manager
@@ -57,7 +57,12 @@ pub fn events(runtime: &Runtime, args: Events) -> Result<()> {
     let state = container.root.join("state.json");
     let mut next_stats = Instant::now();
     loop {
-        if !state.exists() || !container_alive(&container) {
+        // Stopped (libcontainer checks the init's pid and start time, so a
+        // reused pid does not count) or deleted: the stream ends.
+        if !state.exists()
+            || container.refresh_status().is_err()
+            || container.status() == libcontainer::container::ContainerStatus::Stopped
+        {
             return Ok(());
         }
         if let Some(file) = &oom_file {
@@ -95,12 +100,6 @@ fn event_line(kind: &str, id: &str, data: Option<&Value>) -> String {
     }
     line.push('}');
     line
-}
-
-fn container_alive(container: &libcontainer::container::Container) -> bool {
-    container
-        .pid()
-        .is_some_and(|pid| nix::sys::signal::kill(pid, None).is_ok())
 }
 
 /// The file whose counter grows with every OOM kill in the container's
