@@ -4,7 +4,7 @@
 //! parsed, so a hostile bundle cannot make the runtime (running as root,
 //! before any container exists) spend unbounded memory or stack on it.
 //! runc's decoder refuses nesting past 10,000 levels ("exceeded max
-//! depth"); real configs are a few KiB deep 5-6 levels, so these limits
+//! depth"); real configs are a few KiB and nest 5 or 6 levels, so these limits
 //! only ever meet abuse.
 
 use std::io::Read;

@@ -90,9 +90,7 @@ impl SealExecutor {
         self.tenant = true;
         self
     }
-}
 
-impl SealExecutor {
     /// Whether the workload is exec'd through the dmz shim.
     pub fn uses_dmz(&self) -> bool {
         self.dmz.is_some()

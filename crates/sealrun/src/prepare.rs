@@ -27,17 +27,25 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use libcontainer::oci_spec::runtime::Spec;
 use serde_json::Value;
 
 /// A prepared bundle directory, removed when dropped unless persisted.
 pub struct PreparedBundle {
     dir: PathBuf,
     keep: bool,
+    /// The corrected config, as libcontainer will read it.
+    spec: Spec,
 }
 
 impl PreparedBundle {
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The corrected config (what the copy's config.json holds).
+    pub fn spec(&self) -> &Spec {
+        &self.spec
     }
 
     /// The container exists: the directory stays until it is deleted
@@ -103,6 +111,8 @@ pub fn prepare(
             }
         }
     }
+    let spec: Spec = serde_json::from_value(config.clone())
+        .with_context(|| format!("failed to parse the corrected {}", path.display()))?;
     let dir = dir_for(root, id);
     // Never taken over: another create of this id may be using it right
     // now. One left by a create that died is removed by `delete --force`.
@@ -112,9 +122,12 @@ pub fn prepare(
             dir.display()
         )
     })?;
-    let prepared = PreparedBundle { dir, keep: false };
-    // Everything else of the bundle, where hooks and relative paths
-    // (root.path above all) expect it.
+    let prepared = PreparedBundle {
+        dir,
+        keep: false,
+        spec,
+    };
+    // Everything else of the bundle, where hooks expect it.
     for entry in
         std::fs::read_dir(bundle).with_context(|| format!("failed to list {}", bundle.display()))?
     {
@@ -279,6 +292,11 @@ mod tests {
             serde_json::from_slice(&std::fs::read(prepared.dir().join("config.json")).unwrap())
                 .unwrap();
         assert_eq!(copy["linux"]["cgroupsPath"], "/c1");
+        let spec = prepared.spec();
+        assert_eq!(
+            spec.linux().as_ref().unwrap().cgroups_path().as_deref(),
+            Some(Path::new("/c1"))
+        );
         assert_eq!(
             std::fs::canonicalize(prepared.dir().join("rootfs")).unwrap(),
             std::fs::canonicalize(bundle.path().join("rootfs")).unwrap()

@@ -75,7 +75,7 @@ pub fn build_init_container(
     // What libcontainer reads: the bundle's config, or a corrected copy.
     let prepared = prepare::prepare(&root, id, &bundle, runtime.systemd_cgroup)?;
     let spec = match &prepared {
-        Some(p) => load_spec(&p.dir().join("config.json"))?,
+        Some(p) => p.spec().clone(),
         None => spec,
     };
     if !runtime.systemd_cgroup {
