@@ -93,6 +93,7 @@ struct Hierarchy {
 /// The container's cgroup in every hierarchy of the host, read from its
 /// init's /proc/<pid>/cgroup.
 pub struct Plan {
+    v2: bool,
     hierarchies: Vec<Hierarchy>,
 }
 
@@ -112,7 +113,7 @@ pub fn plan(pid: i32) -> Result<Plan> {
         &parse_proc_cgroup(&membership),
     )
     .with_context(|| format!("cannot lay out the cgroups of process {pid}"))?;
-    Ok(Plan { hierarchies })
+    Ok(Plan { v2, hierarchies })
 }
 
 impl Plan {
@@ -122,6 +123,14 @@ impl Plan {
             .iter()
             .map(|h| h.host_dir.clone())
             .collect()
+    }
+
+    /// The container's cgroup directory on a pure cgroup v2 host.
+    pub fn unified_dir(&self) -> Option<&Path> {
+        match (self.v2, self.hierarchies.as_slice()) {
+            (true, [h]) => Some(&h.host_dir),
+            _ => None,
+        }
     }
 
     /// Creates the container's cgroup in every hierarchy (those libcgroups

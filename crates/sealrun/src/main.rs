@@ -5,6 +5,7 @@ mod cgroupfs;
 mod cli;
 mod commands;
 mod config;
+mod devcgroup;
 mod dmz_gate;
 mod early;
 mod executor;

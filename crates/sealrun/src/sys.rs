@@ -274,3 +274,146 @@ pub fn detach_mount(path: &Path) -> io::Result<()> {
     rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH)
         .map_err(|e| op_err(format!("umount2({}, MNT_DETACH)", path.display()), e))
 }
+
+/// One eBPF instruction (`struct bpf_insn`): opcode, destination and source
+/// registers (4 bits each, destination low), offset, immediate.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BpfInsn {
+    pub code: u8,
+    pub regs: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+/// `bpf(BPF_PROG_LOAD)` of a `BPF_PROG_TYPE_CGROUP_DEVICE` program. On a
+/// verifier refusal the error carries the verifier's log.
+pub fn load_cgroup_device_program(insns: &[BpfInsn]) -> io::Result<OwnedFd> {
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    // The leading fields of `union bpf_attr` for BPF_PROG_LOAD (Linux 4.15+
+    // layout). The kernel accepts a shorter attr than its own and treats the
+    // missing tail as zero.
+    #[repr(C)]
+    struct ProgLoad {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+    }
+    let mut log = vec![0u8; 64 * 1024];
+    let mut name = [0u8; 16];
+    name[..12].copy_from_slice(b"sealrun_devs");
+    let mut attr = ProgLoad {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: u32::try_from(insns.len())
+            .map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?,
+        insns: insns.as_ptr() as u64,
+        license: c"Apache".as_ptr() as u64,
+        log_level: 0,
+        log_size: 0,
+        log_buf: 0,
+        kern_version: 0,
+        prog_flags: 0,
+        prog_name: name,
+        prog_ifindex: 0,
+        expected_attach_type: BPF_CGROUP_DEVICE,
+    };
+    let load = |attr: &ProgLoad| {
+        // SAFETY: the kernel reads `size_of::<ProgLoad>()` bytes of `attr`;
+        // the instruction array, license string and log buffer it points to
+        // outlive the call (the log buffer is written at most `log_size`).
+        unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_LOAD,
+                attr as *const ProgLoad,
+                std::mem::size_of::<ProgLoad>() as u32,
+            )
+        }
+    };
+    let mut fd = load(&attr);
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        // Loaded again with the verifier's log only to explain a refusal:
+        // logging costs time on every successful load.
+        attr.log_level = 1;
+        attr.log_size = log.len() as u32;
+        attr.log_buf = log.as_mut_ptr() as u64;
+        fd = load(&attr);
+        if fd < 0 {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            let verifier = String::from_utf8_lossy(&log[..end]);
+            let verifier = verifier.trim().lines().last().unwrap_or("").to_owned();
+            return Err(io::Error::new(
+                err.kind(),
+                format!(
+                    "bpf(BPF_PROG_LOAD, cgroup device program of {} instructions): {err}{}",
+                    insns.len(),
+                    if verifier.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (verifier: {verifier})")
+                    }
+                ),
+            ));
+        }
+    }
+    // SAFETY: on success BPF_PROG_LOAD returned a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `bpf(BPF_PROG_ATTACH, {cgroup, program, BPF_CGROUP_DEVICE,
+/// BPF_F_ALLOW_MULTI})`: every process in the cgroup `cgroup` (a directory
+/// descriptor on cgroup2) and below has its device accesses checked by
+/// `program`, as well as by any program attached above (ALLOW_MULTI: all
+/// must allow). The cgroup holds its own reference to the program.
+pub fn attach_cgroup_device_program(
+    cgroup: BorrowedFd<'_>,
+    program: BorrowedFd<'_>,
+    what: &str,
+) -> io::Result<()> {
+    const BPF_PROG_ATTACH: libc::c_long = 8;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    #[repr(C)]
+    struct ProgAttach {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+    }
+    let attr = ProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: program.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+    };
+    // SAFETY: the kernel reads `size_of::<ProgAttach>()` bytes of `attr`,
+    // which lives across the call; both descriptors are borrowed, live.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attr as *const ProgAttach,
+            std::mem::size_of::<ProgAttach>() as u32,
+        )
+    };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("bpf(BPF_PROG_ATTACH, {what}, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI): {err}"),
+        ));
+    }
+    Ok(())
+}

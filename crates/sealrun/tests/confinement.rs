@@ -352,3 +352,123 @@ fn readonly_and_masked_paths_hold_against_the_container() {
     env.sealrun(&["delete", "--force", &id]).assert_ok();
     env.assert_nothing_left(&id);
 }
+
+/// The device probes of `device_rules_hold_on_cgroup_v1_and_v2`: node name,
+/// type, major, minor, and the expected (read, write) outcome.
+const DEVICE_PROBES: [(&str, &str, u32, u32, &str, &str); 4] = [
+    // A host block device (loop0's numbers; the device need not exist:
+    // the cgroup check comes before the driver's open).
+    ("blk", "b", 7, 0, "EPERM", "EPERM"),
+    // A number no driver owns: allowed, the open reaches the kernel's
+    // lookup and fails ENXIO; denied, the cgroup refuses with EPERM first.
+    ("none", "c", 42, 42, "EPERM", "EPERM"),
+    // Allowed for reading only by the spec's extra rule.
+    ("ronly", "c", 42, 43, "ENXIO", "EPERM"),
+    // /dev/null, allowed by the defaults.
+    ("null", "c", 1, 3, "ok", "ok"),
+];
+
+/// Runs the device probes in a container with CAP_MKNOD, through `wrap`
+/// (a command prefix, e.g. to run sealrun under another cgroup setup), and
+/// returns "name read=… write=…" lines.
+fn probe_devices(env: &TestEnv, name: &str, wrap: &[&str]) -> String {
+    let mut script = String::from(
+        "probe() { mknod /dev/probe-$1 $2 $3 $4 || { echo \"$1 mknod failed\"; return; }; \
+         r=$(head -c1 /dev/probe-$1 2>&1 >/dev/null) && r=ok; w=$( (: > /dev/probe-$1) 2>&1) && w=ok; \
+         echo \"$1 read=$r write=$w\"; }\n",
+    );
+    for (node, kind, major, minor, _, _) in DEVICE_PROBES {
+        script.push_str(&format!("probe {node} {kind} {major} {minor}\n"));
+    }
+    let bundle = env.bundle(name, &["sh", "-c", &script]);
+    env.edit_config(&bundle, |config| {
+        for set in ["bounding", "effective", "permitted"] {
+            config["process"]["capabilities"][set] = json!(common::DOCKER_DEFAULT_CAPS);
+        }
+        config["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .expect("runc spec has device rules")
+            .push(json!({"allow": true, "type": "c", "major": 42, "minor": 43, "access": "r"}));
+    });
+    let id = env.id(name);
+    let mut cmd = std::process::Command::new(wrap.first().copied().unwrap_or("env"));
+    cmd.args(wrap.iter().skip(1));
+    let sealrun = env.command();
+    cmd.arg(sealrun.get_program()).args(sealrun.get_args());
+    cmd.args(["run", "--bundle"]).arg(&bundle).arg(&id);
+    let out = env.output(cmd);
+    out.assert_ok();
+    env.assert_nothing_left(&id);
+    out.stdout
+}
+
+fn assert_devices_confined(setup: &str, report: &str) {
+    let outcome = |text: &str| {
+        if text == "ok" {
+            "ok"
+        } else if text.contains("not permitted") {
+            "EPERM"
+        } else if text.contains("No such device or address") {
+            "ENXIO"
+        } else {
+            "other"
+        }
+    };
+    for (node, _, _, _, read, write) in DEVICE_PROBES {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("{node} ")))
+            .unwrap_or_else(|| panic!("{setup}: no probe of {node}:\n{report}"));
+        let (r, w) = line
+            .split_once(" read=")
+            .and_then(|(_, rest)| rest.split_once(" write="))
+            .unwrap_or_else(|| panic!("{setup}: {line}"));
+        assert_eq!(
+            (outcome(r), outcome(w)),
+            (read, write),
+            "{setup}: device {node} gave {line}"
+        );
+    }
+}
+
+/// The spec's device rules confine the container (which holds CAP_MKNOD,
+/// as under docker) the same on cgroup v1 and cgroup v2. On v2 the kernel
+/// enforces them only through the eBPF program sealrun attaches
+/// (libcgroups without `cgroupsv2_devices` attaches none: the container
+/// read host block devices). On a hybrid host the v2 case runs too, in a
+/// private mount namespace whose /sys/fs/cgroup is the cgroup2 hierarchy.
+#[test]
+fn device_rules_hold_on_cgroup_v1_and_v2() {
+    let Some(env) = common::env("device_rules_hold_on_cgroup_v1_and_v2") else {
+        return;
+    };
+    let host = if cgroup_v2() {
+        "cgroup v2"
+    } else {
+        "cgroup v1"
+    };
+    assert_devices_confined(host, &probe_devices(&env, "devhost", &[]));
+    if cgroup_v2() {
+        return;
+    }
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if !unified.join("cgroup.procs").exists() {
+        eprintln!(
+            "SKIPPED v2 half of device_rules_hold_on_cgroup_v1_and_v2: no cgroup2 at {}",
+            unified.display()
+        );
+        return;
+    }
+    let as_v2 = [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        "mount --make-rprivate / && umount -l /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec \"$@\"",
+        "sh",
+    ];
+    assert_devices_confined(
+        "cgroup v2 (private mount namespace)",
+        &probe_devices(&env, "devv2", &as_v2),
+    );
+}

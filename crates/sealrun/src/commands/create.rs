@@ -139,8 +139,9 @@ pub fn build_init_container(
 
 /// What sealrun adds once libcontainer has built the container and its init
 /// waits for `start` (no code of the container has run yet): its record
-/// (cgroups to remove on delete, whether its init runs through dmz), then
-/// the cgroup mount as the spec asks for it (see `cgroupfs`).
+/// (cgroups to remove on delete, whether its init runs through dmz), on
+/// cgroup v2 its device rules (see `devcgroup`), then the cgroup mount as
+/// the spec asks for it (see `cgroupfs`).
 fn settle(container: &Container, spec: &Spec, dmz: bool, user_bundle: Option<&Path>) -> Result<()> {
     let pid = container
         .pid()
@@ -152,6 +153,9 @@ fn settle(container: &Container, spec: &Spec, dmz: bool, user_bundle: Option<&Pa
         r.dmz_init = dmz;
         r.bundle = user_bundle.map(Path::to_path_buf);
     })?;
+    if let Some(dir) = plan.unified_dir() {
+        crate::devcgroup::confine(dir, spec)?;
+    }
     plan.apply(pid, spec)?;
     crate::mountns::finish_mounts(pid, spec)?;
     give_terminal_to_user(pid, spec)
