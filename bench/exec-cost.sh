@@ -25,6 +25,7 @@ hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$work/h.json" \
   -n direct "$bin exit" \
   -n overlayfs "$bin ensure --only overlayfs" \
   -n userns-overlayfs "$bin ensure --only userns-overlayfs" \
+  -n hugetmpfs "$bin ensure --only hugetmpfs" \
   -n memfd "$bin ensure --only memfd" \
   -n tmpfile "$bin ensure --only tmpfile" \
   -n unlinked-temp "$bin ensure --only unlinked-temp" >&2

@@ -62,7 +62,7 @@ bench_bundle "$work/bundle" "$work/bin/sealrun" '["/bin/true"]'
 cmds=()
 add() { cmds+=(-n "$1" "$2"); }
 sr="$work/bin/sealrun"
-for mode in none overlayfs memfd tmpfile dmz hardened auto; do
+for mode in none overlayfs hugetmpfs memfd tmpfile dmz hardened auto; do
   add "sealrun --seal $mode" "$sr --root $work/state/$mode --seal $mode run -b $work/bundle ctr"
 done
 if [ -x "$BIN_DIR"/memfd-bind ]; then
@@ -98,7 +98,7 @@ python3 bench/interleave.py "${ROUNDS:-200}" "$work/interleaved.json" "${specs[@
 # of one `run` (max RSS over the runtime's processes).
 mem_json="$work/mem.json"
 echo '{}' >"$mem_json"
-for mode in none overlayfs memfd tmpfile dmz hardened auto; do
+for mode in none overlayfs hugetmpfs memfd tmpfile dmz hardened auto; do
   copied=$("$sr" --seal "$mode" seal-probe --format json | jq '.bytes_copied')
   rss=$(python3 - "$sr" "$work" "$mode" <<'PY'
 import resource, subprocess, sys

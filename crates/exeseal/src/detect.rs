@@ -166,12 +166,20 @@ pub(crate) fn protection_of(
             }
             Strategy::Memfd => link.starts_with(OWN_MEMFD_PREFIX.as_bytes()) && is_sealed(exe)?,
             // A private unlinked copy: no name anywhere, not a memfd (those
-            // are judged by their seals), not writable, ours.
-            Strategy::Tmpfile | Strategy::UnlinkedTemp => {
+            // are judged by their seals), ours, and unwritable by the kernel's
+            // word, not the mode bits' (CAP_DAC_OVERRIDE ignores those): on
+            // a read-only mount or immutable. The huge-page copy is always
+            // on its own read-only tmpfs.
+            Strategy::Hugetmpfs | Strategy::Tmpfile | Strategy::UnlinkedTemp => {
                 st.st_nlink == 0
                     && !link.starts_with(b"/memfd:")
                     && st.st_mode & 0o222 == 0
                     && st.st_uid == rustix::process::geteuid().as_raw()
+                    && if t.strategy == Strategy::Hugetmpfs {
+                        magic == TMPFS_MAGIC && is_read_only(exe)?
+                    } else {
+                        is_read_only(exe)? || is_immutable(exe)?
+                    }
             }
         };
         if ok {
@@ -191,6 +199,17 @@ pub(crate) fn protection_of(
             Ok(Some(Protection::SealedOverlayMount))
         }
         _ => Ok(None),
+    }
+}
+
+/// Whether the file behind `fd` (O_PATH is fine) has the immutable flag.
+fn is_immutable(fd: BorrowedFd<'_>) -> Result<bool, SysError> {
+    // FS_IOC_GETFLAGS needs a real open; reading does not make a writer.
+    let readable = sys::reopen(fd, OFlags::RDONLY)?;
+    match sys::inode_flags(readable.as_fd()) {
+        Ok(flags) => Ok(flags.contains(rustix::fs::IFlags::IMMUTABLE)),
+        Err(e) if e.errno == Errno::NOTTY || e.errno == Errno::INVAL => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

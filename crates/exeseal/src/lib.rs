@@ -11,9 +11,10 @@
 //! |---|---|---|
 //! | already sealed | 0 | /proc/self/exe is a sealed memfd (memfd-bind) or a lower-only overlay mount (sealmount) |
 //! | [`Strategy::Overlayfs`] | ~0, no copy | private detached lower-only overlayfs over the binary's dir |
+//! | [`Strategy::Hugetmpfs`] | one copy, in huge pages | O_TMPFILE on a private detached tmpfs (`huge=always`), mount read-only, kept only as O_PATH |
 //! | [`Strategy::Memfd`] | one copy | memfd with F_SEAL_SEAL/SHRINK/GROW/WRITE (+EXEC) |
-//! | [`Strategy::Tmpfile`] | one copy | O_TMPFILE in an exec-capable dir, kept only as O_PATH |
-//! | [`Strategy::UnlinkedTemp`] | one copy | temp file unlinked at once, kept only as O_PATH |
+//! | [`Strategy::Tmpfile`] | one copy | O_TMPFILE on a private read-only tmpfs, else in an exec-capable dir made immutable; kept only as O_PATH |
+//! | [`Strategy::UnlinkedTemp`] | one copy | temp file unlinked at once, made immutable, kept only as O_PATH |
 //!
 //! [`ensure_sealed`] is the one-line entry point (as `pentacle::ensure_sealed`):
 //! it re-executes the program from the first strategy that works and returns
@@ -60,6 +61,8 @@ pub enum Strategy {
     /// The same overlay, built in a throwaway user namespace: zero copy for
     /// unprivileged callers (Linux 5.11+).
     UsernsOverlayfs,
+    /// A private copy in transparent huge pages, on a tmpfs of our own.
+    Hugetmpfs,
     Memfd,
     Tmpfile,
     UnlinkedTemp,
@@ -67,9 +70,10 @@ pub enum Strategy {
 
 impl Strategy {
     /// The default order: zero copy first, then the cheapest private copies.
-    pub const DEFAULT_ORDER: [Strategy; 5] = [
+    pub const DEFAULT_ORDER: [Strategy; 6] = [
         Strategy::Overlayfs,
         Strategy::UsernsOverlayfs,
+        Strategy::Hugetmpfs,
         Strategy::Memfd,
         Strategy::Tmpfile,
         Strategy::UnlinkedTemp,
@@ -77,13 +81,18 @@ impl Strategy {
     /// The zero-copy strategies (an image shared with the host binary).
     pub const ZERO_COPY: [Strategy; 2] = [Strategy::Overlayfs, Strategy::UsernsOverlayfs];
     /// The strategies that make a copy nobody else shares, cheapest first.
-    pub const PRIVATE_COPIES: [Strategy; 3] =
-        [Strategy::Memfd, Strategy::Tmpfile, Strategy::UnlinkedTemp];
+    pub const PRIVATE_COPIES: [Strategy; 4] = [
+        Strategy::Hugetmpfs,
+        Strategy::Memfd,
+        Strategy::Tmpfile,
+        Strategy::UnlinkedTemp,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Overlayfs => "overlayfs",
             Strategy::UsernsOverlayfs => "userns-overlayfs",
+            Strategy::Hugetmpfs => "hugetmpfs",
             Strategy::Memfd => "memfd",
             Strategy::Tmpfile => "tmpfile",
             Strategy::UnlinkedTemp => "unlinked-temp",
@@ -108,7 +117,7 @@ impl FromStr for Strategy {
         Strategy::DEFAULT_ORDER
             .into_iter()
             .find(|st| st.name() == s)
-            .ok_or_else(|| format!("unknown sealing strategy {s:?} (expected one of overlayfs, userns-overlayfs, memfd, tmpfile, unlinked-temp)"))
+            .ok_or_else(|| format!("unknown sealing strategy {s:?} (expected one of overlayfs, userns-overlayfs, hugetmpfs, memfd, tmpfile, unlinked-temp)"))
     }
 }
 
@@ -329,16 +338,30 @@ impl Sealer {
         let (fd, bytes_copied) = match strategy {
             Strategy::Overlayfs => (exe.overlay(&self.layer_modes, false)?, 0),
             Strategy::UsernsOverlayfs => (exe.overlay(&self.layer_modes, true)?, 0),
+            Strategy::Hugetmpfs => {
+                copy::private_tmpfs(true, &Source::Fd(exe.readable()?.as_fd()), expected)?
+            }
             Strategy::Memfd => copy::sealed_memfd(
                 &exe.memfd_name(),
                 &Source::Fd(exe.readable()?.as_fd()),
                 expected,
             )?,
-            Strategy::Tmpfile => copy::o_tmpfile(
-                &self.tmp_dirs,
-                &Source::Fd(exe.readable()?.as_fd()),
-                expected,
-            )?,
+            Strategy::Tmpfile => {
+                // Our own tmpfs needs CAP_SYS_ADMIN; without it, a
+                // directory copy made immutable (needs CAP_LINUX_IMMUTABLE).
+                // Each attempt reads from a fresh descriptor (offset 0).
+                let own =
+                    copy::private_tmpfs(false, &Source::Fd(exe.readable()?.as_fd()), expected);
+                match own {
+                    Ok(done) => done,
+                    Err(own) => copy::o_tmpfile(
+                        &self.tmp_dirs,
+                        &Source::Fd(exe.readable()?.as_fd()),
+                        expected,
+                    )
+                    .map_err(|dirs| Failure::Unsuitable(format!("private tmpfs: {own}; {dirs}")))?,
+                }
+            }
             Strategy::UnlinkedTemp => copy::unlinked_temp(
                 &self.tmp_dirs,
                 &Source::Fd(exe.readable()?.as_fd()),

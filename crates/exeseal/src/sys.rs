@@ -281,6 +281,53 @@ pub fn fsmount(fs: BorrowedFd<'_>, attrs: MountAttrFlags, what: &str) -> Result<
         .map_err(|e| SysError::new(format!("fsmount({attrs:?})"), what, e))
 }
 
+/// `mount_setattr(mnt, "", AT_EMPTY_PATH, {attr_set: set})` on the one
+/// mount `mnt` is the root of (Linux 5.12+; works on detached mounts).
+/// rustix has no wrapper, hence the raw call.
+pub fn mount_setattr(mnt: BorrowedFd<'_>, set: MountAttrFlags, what: &str) -> Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: u64::from(set.bits()),
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr reads `size_of::<mount_attr>()` bytes of `attr`,
+    // which lives across the call; the path is a static C string and the
+    // descriptor is borrowed, so it is open.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(SysError::new(
+            format!("mount_setattr({set:?})"),
+            format!("{what} ({})", fd_name(mnt)),
+            Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
+        ));
+    }
+    Ok(())
+}
+
+/// The inode flags (`FS_IOC_GETFLAGS`) of the file open at `fd`; needs a
+/// real open (not O_PATH).
+pub fn inode_flags(fd: BorrowedFd<'_>) -> Result<rfs::IFlags> {
+    rfs::ioctl_getflags(fd).map_err(|e| SysError::new("ioctl(FS_IOC_GETFLAGS)", fd_name(fd), e))
+}
+
+/// Adds `flags` to the inode flags of the file open at `fd`
+/// (`FS_IOC_SETFLAGS`; FS_IMMUTABLE_FL needs CAP_LINUX_IMMUTABLE).
+pub fn add_inode_flags(fd: BorrowedFd<'_>, flags: rfs::IFlags) -> Result<()> {
+    let now = inode_flags(fd)?;
+    rfs::ioctl_setflags(fd, now | flags)
+        .map_err(|e| SysError::new(format!("ioctl(FS_IOC_SETFLAGS, {flags:?})"), fd_name(fd), e))
+}
+
 /// Build a NUL-terminated pointer array over `items` (argv/envp layout).
 fn c_array(items: &[CString]) -> Vec<*const libc::c_char> {
     items

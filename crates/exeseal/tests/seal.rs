@@ -242,7 +242,31 @@ fn each_strategy_runs_sealed_and_resists_overwrite() {
         );
         let errnos = attack(run.pid());
         eprintln!("{strategy}: attack results {errnos:?}");
+        // Hold the image, as CVE-2019-5736 does, past the program's exit:
+        // then nothing runs it (no ETXTBSY) and only the seal is left. Root
+        // has CAP_DAC_OVERRIDE, so mode bits are no obstacle here.
+        let held = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(format!("/proc/{}/exe", run.pid()))
+            .unwrap();
         run.finish();
+        let reopened = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{}", held.as_raw_fd()));
+        match reopened {
+            Ok(mut f) => {
+                let w = f.write(b"\x7fPWNED");
+                assert!(
+                    w.is_err(),
+                    "{strategy}: the copy was writable once the program had exited"
+                );
+            }
+            Err(e) => assert!(
+                ["EROFS", "EPERM"].contains(&errno_of(&e).as_str()),
+                "{strategy}: reopening the exited image for writing: {e}"
+            ),
+        }
         fx.assert_unchanged();
     }
 }
@@ -441,9 +465,13 @@ fn falls_back_in_order_under_injected_failure() {
     let fx = Fixture::new();
     let cases = [
         ("overlayfs", "userns-overlayfs"),
-        ("overlayfs,userns-overlayfs", "memfd"),
-        ("overlayfs,userns-overlayfs,memfd", "tmpfile"),
-        ("overlayfs,userns-overlayfs,memfd,tmpfile", "unlinked-temp"),
+        ("overlayfs,userns-overlayfs", "hugetmpfs"),
+        ("overlayfs,userns-overlayfs,hugetmpfs", "memfd"),
+        ("overlayfs,userns-overlayfs,hugetmpfs,memfd", "tmpfile"),
+        (
+            "overlayfs,userns-overlayfs,hugetmpfs,memfd,tmpfile",
+            "unlinked-temp",
+        ),
     ];
     for (fail, expect) in cases {
         let out = fx.run(&["ensure"], &[(exeseal::FAIL_ENV, fail)]);
@@ -462,7 +490,7 @@ fn falls_back_in_order_under_injected_failure() {
         &["ensure"],
         &[(
             exeseal::FAIL_ENV,
-            "overlayfs,userns-overlayfs,memfd,tmpfile,unlinked-temp",
+            "overlayfs,userns-overlayfs,hugetmpfs,memfd,tmpfile,unlinked-temp",
         )],
     );
     assert_eq!(
@@ -486,11 +514,13 @@ fn falls_back_in_order_under_injected_failure() {
 fn noexec_temp_dirs_are_skipped_with_reason() {
     require_root!();
     // A private mount namespace with every temp dir on a noexec tmpfs: the
-    // temp-file strategies must refuse and say why, never exec from there.
+    // directory copies must refuse and say why, never exec from there.
+    // (`tmpfile` makes its copy on a tmpfs of its own first, so only a
+    // caller that cannot mount reaches the directories.)
     let fx = Fixture::new();
     let script = format!(
         "for d in /tmp /var/tmp /dev/shm /run; do mount -t tmpfs -o noexec tmpfs $d || exit 99; done; \
-         exec {} probe --only tmpfile,unlinked-temp",
+         exec {} probe --only unlinked-temp",
         fx.bin.display()
     );
     // The binary itself lives under /tmp: bind it out first.
@@ -705,11 +735,12 @@ fn detects_sealed_memfd_but_not_unsealed_or_plain() {
     let out = fx.run(&["status"], &[]);
     assert_eq!(json(&out.stdout)["protection"], serde_json::Value::Null);
 
-    // Hardened mode does not accept a shared sealed memfd: it makes its own copy.
+    // Hardened mode does not accept a shared sealed memfd: it makes its own
+    // copy (the first private copy: huge pages on a tmpfs of its own).
     let out = exec_via_fd(&sealed, &["ensure", "--hardened"]);
     assert_eq!(
         json(&out.stdout)["protection"],
-        "memfd",
+        "hugetmpfs",
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -150,6 +150,7 @@ mod tests {
             "auto",
             "hardened",
             "overlayfs",
+            "hugetmpfs",
             "memfd",
             "tmpfile",
             "dmz",

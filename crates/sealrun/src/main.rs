@@ -177,7 +177,7 @@ mod tests {
         assert!(!msg.contains('\n'), "{msg}");
         assert!(msg.contains("'bogus'") && msg.contains("--seal"), "{msg}");
         assert!(
-            msg.contains("auto, hardened, overlayfs, memfd, tmpfile, dmz, none"),
+            msg.contains("auto, hardened, overlayfs, hugetmpfs, memfd, tmpfile, dmz, none"),
             "{msg}"
         );
     }

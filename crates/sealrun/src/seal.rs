@@ -28,11 +28,14 @@ pub enum SealMode {
     /// memfd; else temp files; else refuse.
     #[default]
     Auto,
-    /// Private copies only (memfd, then temp files): no image shared with
-    /// the host binary, so a page-cache-write kernel bug stays in one call.
+    /// Private copies only (huge-page tmpfs, memfd, then temp files): no
+    /// image shared with the host binary, so a page-cache-write kernel bug
+    /// stays in one call.
     Hardened,
     /// Re-exec from a private read-only overlayfs view of the binary (zero copy).
     Overlayfs,
+    /// Re-exec from a copy in huge pages on a private read-only tmpfs.
+    Hugetmpfs,
     /// Re-exec from a sealed memfd copy.
     Memfd,
     /// Re-exec from an unlinked O_TMPFILE (or unlinked temp file) copy.
@@ -88,6 +91,7 @@ fn first_sealer(mode: SealMode) -> Result<Option<Sealer>> {
     let only = |s: &[Strategy]| Ok(Some(base()?.only(s)));
     match mode {
         SealMode::Overlayfs => only(&[Strategy::Overlayfs]),
+        SealMode::Hugetmpfs => only(&[Strategy::Hugetmpfs]),
         SealMode::Memfd => only(&[Strategy::Memfd]),
         SealMode::Tmpfile => only(&[Strategy::Tmpfile, Strategy::UnlinkedTemp]),
         SealMode::Hardened => only(&Strategy::PRIVATE_COPIES),

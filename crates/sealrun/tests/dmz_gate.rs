@@ -107,7 +107,8 @@ fn ptrace_grant_waits_for_dmz_stages_then_closes_the_gate() {
         log.contains("seal: skipping dmz: an earlier exec into container"),
         "{log}"
     );
-    assert!(log.contains("seal: using memfd"), "{log}");
+    // The first private copy now: huge pages on a tmpfs of its own.
+    assert!(log.contains("seal: using hugetmpfs"), "{log}");
 
     env.sealrun(&["delete", "--force", &id]).assert_ok();
     env.assert_nothing_left(&id);

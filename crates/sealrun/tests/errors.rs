@@ -158,8 +158,9 @@ fn invalid_seal_value() {
     let out = env.output(cmd);
     out.assert_one_line_error("invalid value 'bogus' for '--seal <MODE>'");
     assert!(
-        out.stderr
-            .contains("possible values: auto, hardened, overlayfs, memfd, tmpfile, dmz, none"),
+        out.stderr.contains(
+            "possible values: auto, hardened, overlayfs, hugetmpfs, memfd, tmpfile, dmz, none"
+        ),
         "{out:#?}"
     );
     assert_eq!(out.code(), 2);

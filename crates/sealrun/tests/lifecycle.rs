@@ -369,6 +369,7 @@ fn every_seal_mode_runs_and_execs() {
         "auto",
         "hardened",
         "overlayfs",
+        "hugetmpfs",
         "memfd",
         "tmpfile",
         "dmz",

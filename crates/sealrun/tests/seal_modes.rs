@@ -43,7 +43,7 @@ fn add_ptrace(env: &common::TestEnv, bundle: &std::path::Path) {
 }
 
 #[test]
-fn auto_falls_back_overlayfs_then_dmz_then_memfd_and_never_none() {
+fn auto_falls_back_overlayfs_then_dmz_then_private_copies_and_never_none() {
     let Some(env) = common::env("auto_fallback") else {
         return;
     };
@@ -51,14 +51,20 @@ fn auto_falls_back_overlayfs_then_dmz_then_memfd_and_never_none() {
     let ptrace = env.bundle("ptrace", &["sh", "-c", "exit 4"]);
     add_ptrace(&env, &ptrace);
 
-    let cases: [(&str, &std::path::Path, &str, i32); 6] = [
+    let cases: [(&str, &std::path::Path, &str, i32); 7] = [
         ("", &plain, "overlayfs", 3),
         ("overlayfs", &plain, "userns-overlayfs", 3),
         ("overlayfs,userns-overlayfs", &plain, "dmz", 3),
-        ("overlayfs,userns-overlayfs", &ptrace, "memfd", 4),
-        ("overlayfs,userns-overlayfs,memfd", &ptrace, "tmpfile", 4),
+        ("overlayfs,userns-overlayfs", &ptrace, "hugetmpfs", 4),
+        ("overlayfs,userns-overlayfs,hugetmpfs", &ptrace, "memfd", 4),
         (
-            "overlayfs,userns-overlayfs,memfd,tmpfile",
+            "overlayfs,userns-overlayfs,hugetmpfs,memfd",
+            &ptrace,
+            "tmpfile",
+            4,
+        ),
+        (
+            "overlayfs,userns-overlayfs,hugetmpfs,memfd,tmpfile",
             &ptrace,
             "unlinked-temp",
             4,
@@ -79,7 +85,7 @@ fn auto_falls_back_overlayfs_then_dmz_then_memfd_and_never_none() {
     let out = run_with(
         &env,
         "auto",
-        "overlayfs,userns-overlayfs,memfd,tmpfile,unlinked-temp",
+        "overlayfs,userns-overlayfs,hugetmpfs,memfd,tmpfile,unlinked-temp",
         &ptrace,
         &id,
     );
@@ -87,6 +93,7 @@ fn auto_falls_back_overlayfs_then_dmz_then_memfd_and_never_none() {
     for s in [
         "overlayfs",
         "userns-overlayfs",
+        "hugetmpfs",
         "memfd",
         "tmpfile",
         "unlinked-temp",
@@ -125,7 +132,7 @@ fn explicit_modes_never_fall_back() {
         return;
     };
     let bundle = env.bundle("b", &["true"]);
-    for mode in ["overlayfs", "memfd", "tmpfile"] {
+    for mode in ["overlayfs", "hugetmpfs", "memfd", "tmpfile"] {
         let id = env.id(mode);
         let fail = if mode == "tmpfile" {
             "tmpfile,unlinked-temp".to_string()
@@ -155,9 +162,12 @@ fn seal_probe_reports_choice_cost_and_reasons() {
     let out = env.output(cmd);
     out.assert_ok();
     let r: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(r["chosen"], "memfd", "{r}");
+    assert_eq!(r["chosen"], "hugetmpfs", "{r}");
     let size = std::fs::metadata(&env.bin).unwrap().len();
-    assert_eq!(r["bytes_copied"], size, "memfd copies the whole binary");
+    assert_eq!(
+        r["bytes_copied"], size,
+        "a private copy of the whole binary"
+    );
     let skipped: Vec<&str> = r["skipped"]
         .as_array()
         .unwrap()
@@ -168,7 +178,7 @@ fn seal_probe_reports_choice_cost_and_reasons() {
 
     let out = env.sealrun(&["--seal", "hardened", "seal-probe"]);
     out.assert_ok();
-    assert!(out.stdout.contains("chosen: memfd"), "{}", out.stdout);
+    assert!(out.stdout.contains("chosen: hugetmpfs"), "{}", out.stdout);
 }
 
 #[test]

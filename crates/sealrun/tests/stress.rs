@@ -18,7 +18,15 @@ use std::sync::Mutex;
 
 static HOST_WIDE: Mutex<()> = Mutex::new(());
 
-const MODES: [&str; 6] = ["auto", "overlayfs", "memfd", "tmpfile", "dmz", "hardened"];
+const MODES: [&str; 7] = [
+    "auto",
+    "overlayfs",
+    "hugetmpfs",
+    "memfd",
+    "tmpfile",
+    "dmz",
+    "hardened",
+];
 
 /// Every open fd or running image, host-wide, that is one of our sealed
 /// copies: `memfd:exeseal-self:*` / `memfd:exeseal:dmz`, an O_TMPFILE
