@@ -417,3 +417,54 @@ pub fn attach_cgroup_device_program(
     }
     Ok(())
 }
+
+/// Closes libpathrs' cached procfs handle so that no process this one
+/// clones inherits it, and leaves libpathrs making a fresh handle per use.
+///
+/// Why: libcontainer resolves /proc paths through libpathrs, which keeps
+/// one detached `subset=pid` procfs of the *calling process's* pid
+/// namespace open for the life of the process (`ProcfsHandleBuilder::build`,
+/// a static `OnceLock<OwnedFd>`). Created in sealrun before the container's
+/// init is cloned, it is the host's procfs, and the init holds it from
+/// `create` until its exec at `start`: a host handle inside a created
+/// container. libpathrs treats a cached descriptor that no longer validates
+/// (closed, as runc's fd cleanup does) as poisoned and then creates, uses
+/// and closes a new handle on every call. So: make it cache, close the
+/// cached descriptor, and ask once more so that it records the poisoning
+/// while the number is still free. Only when the cache is verified to be
+/// in use (two requests, one descriptor) is anything closed.
+pub fn drop_cached_procfs_handle() -> io::Result<()> {
+    use pathrs::procfs::ProcfsHandle;
+    use std::os::fd::AsFd as _;
+    let handle = |what: &str| {
+        ProcfsHandle::new()
+            .map_err(|e| io::Error::other(format!("libpathrs procfs handle ({what}): {e}")))
+    };
+    let (first, second) = (handle("first")?, handle("second")?);
+    let cached = first.as_fd().as_raw_fd();
+    if second.as_fd().as_raw_fd() != cached {
+        // Not cached (no fsopen here): each handle is owned and closed on drop.
+        return Ok(());
+    }
+    drop((first, second)); // borrowed views of the cached descriptor
+                           // SAFETY: `cached` is libpathrs' cached descriptor (both handles above
+                           // borrowed it, so it is not owned by anything that will close it again:
+                           // the static OwnedFd is never dropped). Nothing else runs on this
+                           // process's threads between this close and the next request, which
+                           // finds the descriptor invalid and poisons the cache for good.
+    if unsafe { libc::close(cached) } != 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("close(libpathrs procfs handle, fd {cached}): {err}"),
+        ));
+    }
+    let (third, fourth) = (handle("after close")?, handle("after close, again")?);
+    if third.as_fd().as_raw_fd() == fourth.as_fd().as_raw_fd() {
+        return Err(io::Error::other(format!(
+            "libpathrs still caches a procfs handle (fd {}) after its cached fd {cached} was closed",
+            third.as_fd().as_raw_fd()
+        )));
+    }
+    Ok(())
+}
