@@ -17,6 +17,7 @@ mod prepare;
 mod record;
 mod seal;
 mod sys;
+mod tmpcopyup;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -151,8 +151,21 @@ pub fn prepare(
 /// Applies the corrections; whether anything changed.
 fn correct(config: &mut Value, id: &str, systemd: bool) -> bool {
     let mut changed = false;
+    // Not a mount(2) option: sealrun copies up after create (`tmpcopyup`).
+    for mount in config
+        .get_mut("mounts")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(options) = mount.get_mut("options").and_then(Value::as_array_mut) {
+            let before = options.len();
+            options.retain(|o| o != crate::tmpcopyup::OPTION);
+            changed |= options.len() != before;
+        }
+    }
     let Some(linux) = config.get_mut("linux").and_then(Value::as_object_mut) else {
-        return false;
+        return changed;
     };
     let no_path = linux
         .get("cgroupsPath")

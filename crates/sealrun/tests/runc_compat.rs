@@ -340,3 +340,58 @@ fn terminal_belongs_to_the_process_user() {
     assert_eq!(out.stdout.trim(), "1000:5", "{out:#?}");
     env.assert_nothing_left(&id);
 }
+
+/// podman's `--tmpfs` and `--read-only` mounts carry `tmpcopyup`: the tmpfs
+/// starts with the files of the directory it covers (owner, mode, symlinks
+/// kept), is writable, and writes stay in the tmpfs. libcontainer passed
+/// the option to mount(2), which failed the create with EINVAL.
+#[test]
+fn tmpcopyup_tmpfs_starts_with_the_covered_files() {
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    let Some(env) = common::env("tmpcopyup_tmpfs_starts_with_the_covered_files") else {
+        return;
+    };
+    let script = "cd /data && stat -c '%n %a %u:%g' hello sub sub/deep && cat hello sub/deep \
+                  && readlink link && echo new > new && echo WRITABLE \
+                  && grep ' /data tmpfs ' /proc/mounts | cut -d' ' -f4";
+    let bundle = env.bundle("b", &["sh", "-c", script]);
+    let data = bundle.join("rootfs/data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("hello"), "hello from the image\n").unwrap();
+    std::fs::write(data.join("sub/deep"), "deep\n").unwrap();
+    std::fs::set_permissions(data.join("hello"), std::fs::Permissions::from_mode(0o604)).unwrap();
+    std::fs::set_permissions(data.join("sub"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::chown(data.join("hello"), Some(1000), Some(1001)).unwrap();
+    std::os::unix::fs::chown(data.join("sub/deep"), Some(7), Some(8)).unwrap();
+    symlink("/etc/passwd", data.join("link")).unwrap();
+    env.edit_config(&bundle, |config| {
+        config["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["rw", "nosuid", "nodev", "tmpcopyup", "size=1m"],
+        }));
+    });
+    let id = env.id("c");
+    let out = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "hello 604 1000:1001",
+            "sub 750 0:0",
+            "sub/deep 644 7:8",
+            "hello from the image",
+            "deep",
+            "/etc/passwd",
+            "WRITABLE",
+            "rw,nosuid,nodev,relatime,size=1024k",
+        ],
+        "{out:#?}"
+    );
+    // The write stayed in the tmpfs; the image's directory is as it was.
+    assert!(!data.join("new").exists());
+    assert_eq!(std::fs::metadata(data.join("hello")).unwrap().uid(), 1000);
+    env.assert_nothing_left(&id);
+}

@@ -11,7 +11,7 @@ use libcontainer::syscall::syscall::SyscallType;
 
 use super::{remove_leftover_dir, validate_id, Runtime};
 use crate::executor::SealExecutor;
-use crate::{cgroupfs, prepare, record};
+use crate::{cgroupfs, prepare, record, tmpcopyup};
 
 /// Everything needed to build an init container (create and run).
 pub struct InitOptions<'a> {
@@ -72,6 +72,7 @@ pub fn build_init_container(
         );
     }
 
+    let copy_up = tmpcopyup::targets(&spec);
     // What libcontainer reads: the bundle's config, or a corrected copy.
     let prepared = prepare::prepare(&root, id, &bundle, runtime.systemd_cgroup)?;
     let spec = match &prepared {
@@ -117,7 +118,7 @@ pub fn build_init_container(
             if let Some(p) = prepared {
                 p.persist();
             }
-            if let Err(err) = settle(&container, &spec, dmz, user_bundle) {
+            if let Err(err) = settle(&container, &spec, dmz, user_bundle, &copy_up) {
                 discard(&mut container);
                 return Err(err.context(format!("failed to create container {id}")));
             }
@@ -141,8 +142,15 @@ pub fn build_init_container(
 /// waits for `start` (no code of the container has run yet): its record
 /// (cgroups to remove on delete, whether its init runs through dmz), on
 /// cgroup v2 its device rules (see `devcgroup`), then the cgroup mount as
-/// the spec asks for it (see `cgroupfs`).
-fn settle(container: &Container, spec: &Spec, dmz: bool, user_bundle: Option<&Path>) -> Result<()> {
+/// the spec asks for it (see `cgroupfs`) and the files of `tmpcopyup`
+/// tmpfs mounts (see `tmpcopyup`).
+fn settle(
+    container: &Container,
+    spec: &Spec,
+    dmz: bool,
+    user_bundle: Option<&Path>,
+    copy_up: &[PathBuf],
+) -> Result<()> {
     let pid = container
         .pid()
         .context("libcontainer reported no init pid")?
@@ -157,6 +165,7 @@ fn settle(container: &Container, spec: &Spec, dmz: bool, user_bundle: Option<&Pa
         crate::devcgroup::confine(dir, spec)?;
     }
     plan.apply(pid, spec)?;
+    tmpcopyup::copy_up(pid, copy_up)?;
     crate::mountns::finish_mounts(pid, spec)?;
     give_terminal_to_user(pid, spec)
 }
