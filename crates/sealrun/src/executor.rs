@@ -204,6 +204,7 @@ impl Executor for SealExecutor {
         // in the init, and not in sealrun's main process, where the cache
         // saves a procfs superblock per lookup (~1.1 ms CPU per run measured
         // when the main process ran uncached).
+        crate::init_errors::disarm_in_child();
         if let Err(err) = crate::sys::drop_cached_procfs_handle() {
             return invalid(format!(
                 "cannot close the host's /proc in the container's process: {err}"

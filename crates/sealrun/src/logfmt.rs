@@ -136,9 +136,9 @@ fn rfc3339(time: SystemTime) -> String {
 
 /// The event's message and its other fields, as text.
 #[derive(Default)]
-struct Fields {
-    message: String,
-    others: Vec<(String, String)>,
+pub(crate) struct Fields {
+    pub(crate) message: String,
+    pub(crate) others: Vec<(String, String)>,
 }
 
 impl Visit for Fields {

@@ -17,7 +17,10 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use liboci_cli::GlobalOpts;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::logfmt::RuncFormat;
 
@@ -60,15 +63,22 @@ pub fn init(opts: &GlobalOpts) -> Result<Destination> {
         Err(_) => EnvFilter::new("warn"),
     };
 
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .event_format(RuncFormat {
             json: format == Format::Json,
         });
+    // Error events of the processes libcontainer clones also go to the main
+    // process, whatever the log level (see `init_errors`).
+    let registry = tracing_subscriber::registry()
+        .with(crate::init_errors::Layer.with_filter(LevelFilter::ERROR));
     let result = match file {
-        Some(file) => builder.with_writer(Mutex::new(file)).try_init(),
-        None => builder.with_writer(std::io::stderr).try_init(),
+        Some(file) => registry
+            .with(layer.with_writer(Mutex::new(file)).with_filter(filter))
+            .try_init(),
+        None => registry
+            .with(layer.with_writer(std::io::stderr).with_filter(filter))
+            .try_init(),
     };
     result.map_err(|err| anyhow::anyhow!("failed to install the log subscriber: {err}"))?;
     Ok(destination)

@@ -10,6 +10,7 @@ mod dmz_gate;
 mod early;
 mod executor;
 mod help;
+mod init_errors;
 mod logfmt;
 mod logging;
 mod mountns;
@@ -17,6 +18,7 @@ mod prepare;
 mod record;
 mod seal;
 mod sys;
+mod sysctl;
 mod tmpcopyup;
 
 use std::path::PathBuf;
@@ -90,6 +92,9 @@ fn run(mut cli: Cli, early: Option<seal::Early>) -> Result<u8> {
     )
     .context("failed to protect the runtime binary")?;
     commands::exec::forget_stash_env();
+    if cli.command.starts_container_process() {
+        init_errors::arm()?;
+    }
     tracing::debug!(args = ?std::env::args_os().collect::<Vec<_>>(), seal = %cli.seal, "sealrun started");
 
     let code = match cli.command {

@@ -447,18 +447,11 @@ pub fn drop_cached_procfs_handle() -> io::Result<()> {
         return Ok(());
     }
     drop((first, second)); // borrowed views of the cached descriptor
-                           // SAFETY: `cached` is libpathrs' cached descriptor (both handles above
-                           // borrowed it, so it is not owned by anything that will close it again:
-                           // the static OwnedFd is never dropped). Nothing else runs on this
-                           // process's threads between this close and the next request, which
-                           // finds the descriptor invalid and poisons the cache for good.
-    if unsafe { libc::close(cached) } != 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("close(libpathrs procfs handle, fd {cached}): {err}"),
-        ));
-    }
+                           // `cached` is libpathrs' cached descriptor: both handles above borrowed
+                           // it, and its owner, a static OwnedFd, is never dropped. Nothing else
+                           // runs on this process's threads between this close and the next
+                           // request, which finds it invalid and poisons the cache for good.
+    close_static_fd(cached);
     let (third, fourth) = (handle("after close")?, handle("after close, again")?);
     if third.as_fd().as_raw_fd() == fourth.as_fd().as_raw_fd() {
         return Err(io::Error::other(format!(
@@ -467,4 +460,14 @@ pub fn drop_cached_procfs_handle() -> io::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Closes descriptor `fd`, which a static `OwnedFd` (never dropped) owns,
+/// so that a process cloned from ours does not keep it. The caller makes
+/// sure the static's owner never uses the number again.
+pub fn close_static_fd(fd: RawFd) {
+    // SAFETY: the owning OwnedFd lives in a static, which Rust never drops,
+    // so this is the only close of `fd`; its owner stops using the number
+    // (the callers' contract). An error (EBADF) leaves nothing to undo.
+    unsafe { libc::close(fd) };
 }

@@ -20,6 +20,16 @@ mod sys;
 #[path = "../src/executor.rs"]
 mod executor;
 
+// What the executor calls in the init (it closes the init's copy of the
+// pipe that carries init errors back).
+#[allow(dead_code)]
+#[path = "../src/init_errors.rs"]
+mod init_errors;
+
+#[allow(dead_code)]
+#[path = "../src/logfmt.rs"]
+mod logfmt;
+
 mod common;
 
 use std::os::fd::OwnedFd;

@@ -231,3 +231,89 @@ fn oversized_or_deeply_nested_config_json() {
         "config.json is larger than 32 MiB",
     );
 }
+
+/// Failures inside the container's init name what failed, where, and the
+/// errno, on the one error line (and in the `--log` file), for `create`,
+/// `run` and `exec`; nothing is left behind. libcontainer alone said
+/// "failed to prepare rootfs" or "failed to unix syscall".
+#[test]
+fn init_failures_name_their_cause() {
+    let Some(env) = common::env("init_failures_name_their_cause") else {
+        return;
+    };
+    // A mount whose destination lies below a regular file.
+    let bundle = env.bundle("dest", &["true"]);
+    env.edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/bin/busybox/x", "type": "tmpfs", "source": "tmpfs"
+        }));
+    });
+    create_fails(
+        &env,
+        &bundle,
+        &env.id("dest"),
+        "failed to prepare rootfs: failed to mount tmpfs on /bin/busybox/x (source tmpfs): openat2 subpath failed: Not a directory (ENOTDIR)",
+    );
+    // A working directory the rootfs does not have.
+    let bundle = env.bundle("cwd", &["true"]);
+    env.edit_config(&bundle, |c| c["process"]["cwd"] = "/no/such/dir".into());
+    create_fails(
+        &env,
+        &bundle,
+        &env.id("cwd"),
+        "failed to chdir to \"/no/such/dir\" (process.cwd): No such file or directory (ENOENT)",
+    );
+    // /proc in the rootfs is a symlink (the CVE-2019-16884 family).
+    let bundle = env.bundle("proc", &["true"]);
+    let proc_dir = bundle.join("rootfs/proc");
+    std::fs::remove_dir(&proc_dir).unwrap();
+    std::os::unix::fs::symlink("/tmp", &proc_dir).unwrap();
+    create_fails(
+        &env,
+        &bundle,
+        &env.id("proc"),
+        "failed to prepare rootfs: filesystem proc must be mounted on ordinary directory",
+    );
+    // Sysctls: a key the kernel lacks, and one that would change the host.
+    let bundle = env.bundle("sysctl", &["true"]);
+    env.edit_config(&bundle, |c| {
+        c["linux"]["sysctl"] = serde_json::json!({"net.ipv4.no_such_knob": "1"})
+    });
+    create_fails(
+        &env,
+        &bundle,
+        &env.id("sysctl"),
+        "sysctl \"net.ipv4.no_such_knob\": /proc/sys/net/ipv4/no_such_knob does not exist on this kernel (ENOENT)",
+    );
+    env.edit_config(&bundle, |c| {
+        c["linux"]["sysctl"] = serde_json::json!({"kernel.core_pattern": "|/tmp/x"})
+    });
+    create_fails(
+        &env,
+        &bundle,
+        &env.id("sysctl"),
+        "sysctl \"kernel.core_pattern\" is not in a separate kernel namespace",
+    );
+
+    // exec: the same words, and the log file has the same line in runc's
+    // JSON (what containerd's shim reads).
+    let bundle = env.bundle("exec", &["sleep", "100"]);
+    let id = env.id("exec");
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    let out = env.sealrun(&["exec", "--cwd", "/no/such/dir", &id, "true"]);
+    out.assert_one_line_error("(process.cwd): No such file or directory (ENOENT)");
+    assert_eq!(out.code(), 255);
+    let log = std::fs::read_to_string(&env.log).unwrap();
+    let last_error = log
+        .lines()
+        .filter(|l| l.contains("level=error"))
+        .last()
+        .unwrap_or_default();
+    assert!(
+        last_error.contains("No such file or directory (ENOENT)"),
+        "{last_error}"
+    );
+    env.sealrun(&["delete", "--force", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}

@@ -53,6 +53,12 @@ pub fn build_init_container(
     let id = opts.id;
     validate_id(id)?;
     let (bundle, spec) = check_bundle(opts.bundle)?;
+    crate::sysctl::check(&spec).with_context(|| {
+        format!(
+            "invalid configuration in {}",
+            bundle.join("config.json").display()
+        )
+    })?;
     if let Some(pid_file) = opts.pid_file {
         check_pid_file(pid_file)?;
     }
@@ -128,7 +134,11 @@ pub fn build_init_container(
         Err(err) => {
             // `Exist`: someone else created this id since our check; not ours to remove.
             remove_leftover_dir(&container_dir, matches!(err, LibcontainerError::Exist));
-            Err(err).with_context(|| {
+            let cwd = spec
+                .process()
+                .as_ref()
+                .map(|p| p.cwd().to_string_lossy().into_owned());
+            Err(crate::init_errors::with_cause(err, cwd.as_deref())).with_context(|| {
                 format!(
                     "failed to create container {id} from bundle {}",
                     bundle.display()

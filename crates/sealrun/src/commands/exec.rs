@@ -95,6 +95,7 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
                 .with_apparmor(args.apparmor.clone())
         })
         .and_then(|b| b.build())
+        .map_err(|e| crate::init_errors::with_cause(e, args.cwd.as_ref().and_then(|c| c.to_str())))
         .with_context(|| format!("failed to exec in container {id}"))?;
     drop(generated);
 
