@@ -18,8 +18,8 @@ mod prepare;
 mod record;
 mod seal;
 mod sys;
-mod sysctl;
 mod tmpcopyup;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -254,6 +254,25 @@ fn init_failures_name_their_cause() {
         &env.id("dest"),
         "failed to prepare rootfs: failed to mount tmpfs on /bin/busybox/x (source tmpfs): openat2 subpath failed: Not a directory (ENOTDIR)",
     );
+    // A file bound onto a directory of the rootfs (docker's `--mount`
+    // mistake): named as runc names it, with ENOTDIR.
+    let bundle = env.bundle("file-on-dir", &["true"]);
+    let file = env.dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    env.edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/etc", "type": "bind", "source": file, "options": ["rbind"]
+        }));
+    });
+    create_fails(
+        &env,
+        &bundle,
+        &env.id("file-on-dir"),
+        &format!(
+            "error mounting {} to rootfs at /etc: cannot bind a file onto a directory: not a directory (ENOTDIR)",
+            file.display()
+        ),
+    );
     // A working directory the rootfs does not have.
     let bundle = env.bundle("cwd", &["true"]);
     env.edit_config(&bundle, |c| c["process"]["cwd"] = "/no/such/dir".into());

@@ -53,7 +53,7 @@ pub fn build_init_container(
     let id = opts.id;
     validate_id(id)?;
     let (bundle, spec) = check_bundle(opts.bundle)?;
-    crate::sysctl::check(&spec).with_context(|| {
+    crate::validate::check(&spec, &bundle).with_context(|| {
         format!(
             "invalid configuration in {}",
             bundle.join("config.json").display()
