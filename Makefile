@@ -3,7 +3,7 @@
 # Static-PIE builds for the host target: see scripts/build-env.sh.
 SH := set -e; . scripts/build-env.sh;
 
-.PHONY: all build test demo bench exec-bench mounts-bench conformance install uninstall clean
+.PHONY: all build test demo bench exec-bench mounts-bench conformance e2e install uninstall clean
 
 all: build
 
@@ -29,6 +29,15 @@ test:
 conformance: build
 	scripts/deps.sh --conformance
 	bash scripts/conformance.sh $(if $(PEERS),--peers) $(FILES)
+
+# docker, podman and containerd (Debian's, apt) driving a copy of sealrun
+# and a copy of runc side by side, judged by e2e/expected-failures.txt
+# (scripts/e2e.sh); E2E_ENGINES="docker ctr" runs some engines only,
+# E2E_ONLY=REGEX some checks. Results in target/e2e/.
+e2e: build
+	scripts/deps.sh --e2e
+	bash scripts/e2e-check-test.sh
+	bash scripts/e2e.sh
 
 # Binaries into $(DESTDIR)$(PREFIX)/bin, memfd-bind's and sealmount's units
 # into $(DESTDIR)$(UNITDIR) (see README: "Use it with docker, podman, ...").
