@@ -4,8 +4,9 @@
 //! * `--log-format text|json` (default text), in logrus' formats as runc
 //!   writes them (`logfmt`);
 //! * `--debug` logs everything at debug level;
-//! * `SEALRUN_LOG` (an `EnvFilter` directive such as `sealrun=trace`)
-//!   overrides the level selection.
+//! * `SEALRUN_LOG` (level and target directives such as `debug` or
+//!   `warn,sealrun=trace`, as `tracing_subscriber::filter::Targets` reads
+//!   them) overrides the level selection.
 //!
 //! Without `--debug`, warnings and errors are logged. On stderr, libcontainer's
 //! and libcgroups' own error events are left out: every failure comes back to
@@ -20,11 +21,12 @@ use liboci_cli::GlobalOpts;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::Layer;
 
 use crate::logfmt::RuncFormat;
 
-/// Environment variable with an `EnvFilter` directive overriding the level.
+/// Environment variable with level/target directives overriding the level.
 pub const LOG_FILTER_ENV: &str = "SEALRUN_LOG";
 
 /// Where log events end up.
@@ -54,13 +56,17 @@ pub fn init(opts: &GlobalOpts) -> Result<Destination> {
     };
 
     let filter = match std::env::var(LOG_FILTER_ENV) {
-        Ok(directive) => EnvFilter::try_new(&directive)
+        Ok(directive) => directive
+            .parse::<Targets>()
             .with_context(|| format!("invalid {LOG_FILTER_ENV}='{directive}'"))?,
-        Err(_) if opts.debug => EnvFilter::new("debug"),
+        Err(_) if opts.debug => Targets::new().with_default(LevelFilter::DEBUG),
         Err(_) if destination == Destination::Stderr => {
-            EnvFilter::new("warn,libcontainer=off,libcgroups=off")
+            Targets::new()
+                .with_default(LevelFilter::WARN)
+                .with_target("libcontainer", LevelFilter::OFF)
+                .with_target("libcgroups", LevelFilter::OFF)
         }
-        Err(_) => EnvFilter::new("warn"),
+        Err(_) => Targets::new().with_default(LevelFilter::WARN),
     };
 
     let layer = tracing_subscriber::fmt::layer()

@@ -77,9 +77,16 @@ fn report(p: Option<&Protection>) -> String {
 fn main() -> ExitCode {
     // EXESEAL_LOG=debug shows which strategy was chosen and why others were skipped.
     if let Ok(filter) = std::env::var("EXESEAL_LOG") {
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_env_filter(filter)
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::Layer;
+        let targets: tracing_subscriber::filter::Targets = filter.parse().unwrap_or_default();
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_filter(targets),
+            )
             .init();
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
