@@ -90,6 +90,9 @@ pub enum Command {
     Update(crate::commands::update::Update),
     /// Report what the selected --seal mode would do on this host
     SealProbe(SealProbe),
+    /// Internal: run a createContainer hook in the container's rootfs
+    #[command(name = "createcontainer-hook", hide = true)]
+    CreateContainerHook(crate::hooks::HookInRootfs),
 }
 
 impl Command {

@@ -10,6 +10,7 @@ mod dmz_gate;
 mod early;
 mod executor;
 mod help;
+mod hooks;
 mod init_errors;
 mod logfmt;
 mod logging;
@@ -132,6 +133,7 @@ fn run(mut cli: Cli, early: Option<seal::Early>) -> Result<u8> {
         Command::Resume(args) => commands::pause::resume(&runtime, args).map(|()| 0)?,
         Command::Features(_) => commands::features::features().map(|()| 0)?,
         Command::Spec(args) => commands::spec::spec(args).map(|()| 0)?,
+        Command::CreateContainerHook(args) => hooks::run(args)?,
         Command::Checkpoint(_) | Command::Restore(_) => anyhow::bail!(
             "checkpoint and restore are not supported by sealrun (CRIU is not wired into it); use runc for containers that need them"
         ),

@@ -99,17 +99,21 @@ pub fn prepare(
     let bytes = crate::config::read_limited(&path)?;
     let mut config: Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("failed to parse {}", path.display()))?;
-    if !correct(&mut config, id, systemd) {
+    let rootfs = config
+        .pointer("/root/path")
+        .and_then(Value::as_str)
+        .map(|p| bundle.join(p));
+    let mut changed = correct(&mut config, id, systemd);
+    if let Some(rootfs) = &rootfs {
+        changed |= crate::hooks::wrap(&mut config, rootfs);
+    }
+    if !changed {
         return Ok(None);
     }
     // The root filesystem stays where it is, also when it is the bundle
     // itself (`root.path` "."), which the copy's directory is not.
-    if let Some(root_path) = config.pointer_mut("/root/path") {
-        if let Some(p) = root_path.as_str().map(PathBuf::from) {
-            if p.is_relative() {
-                *root_path = Value::from(bundle.join(p).to_string_lossy().into_owned());
-            }
-        }
+    if let (Some(root_path), Some(rootfs)) = (config.pointer_mut("/root/path"), &rootfs) {
+        *root_path = Value::from(rootfs.to_string_lossy().into_owned());
     }
     let spec: Spec = serde_json::from_value(config.clone())
         .with_context(|| format!("failed to parse the corrected {}", path.display()))?;
