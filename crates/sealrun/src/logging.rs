@@ -19,9 +19,9 @@ use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 use liboci_cli::GlobalOpts;
 use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::filter::Targets;
 use tracing_subscriber::Layer;
 
 use crate::logfmt::RuncFormat;
@@ -60,12 +60,10 @@ pub fn init(opts: &GlobalOpts) -> Result<Destination> {
             .parse::<Targets>()
             .with_context(|| format!("invalid {LOG_FILTER_ENV}='{directive}'"))?,
         Err(_) if opts.debug => Targets::new().with_default(LevelFilter::DEBUG),
-        Err(_) if destination == Destination::Stderr => {
-            Targets::new()
-                .with_default(LevelFilter::WARN)
-                .with_target("libcontainer", LevelFilter::OFF)
-                .with_target("libcgroups", LevelFilter::OFF)
-        }
+        Err(_) if destination == Destination::Stderr => Targets::new()
+            .with_default(LevelFilter::WARN)
+            .with_target("libcontainer", LevelFilter::OFF)
+            .with_target("libcgroups", LevelFilter::OFF),
         Err(_) => Targets::new().with_default(LevelFilter::WARN),
     };
 
