@@ -3,7 +3,7 @@
 # Static-PIE builds for the host target: see scripts/build-env.sh.
 SH := set -e; . scripts/build-env.sh;
 
-.PHONY: all build test demo bench exec-bench mounts-bench conformance e2e install uninstall clean
+.PHONY: all build test demo bench exec-bench mounts-bench adopt-youki conformance e2e install uninstall clean
 
 all: build
 
@@ -66,6 +66,14 @@ exec-bench: build
 mounts-bench: build
 	scripts/deps.sh --bench
 	bash bench/mounts.sh
+
+# youki 0.7.0 built from crates.io three ways (pentacle as published, exeseal
+# via bench/adopt-youki/exeseal.patch, unsealed control) into
+# target/adopt-youki/bin; `run` timed against sealrun (bench/interleave.py),
+# CVE-2019-5736 against a copy of each (bench/adopt-youki-attack.sh).
+# Writes bench/adopt-youki.md; ROUNDS=N (default 200).
+adopt-youki:
+	bash bench/adopt-youki.sh
 
 clean:
 	cargo clean
