@@ -64,6 +64,16 @@ impl Protection {
     }
 }
 
+/// `overlayfs (0 bytes copied)`, `memfd (5971584 bytes copied)`,
+/// `already-sealed-memfd (0 bytes copied)`: what a runtime logs once its
+/// logger exists (exeseal's own events fire before the re-exec, when a
+/// program usually has none).
+impl std::fmt::Display for Protection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({} bytes copied)", self.name(), self.bytes_copied())
+    }
+}
+
 /// What we put in the environment across our own re-exec: the strategy and
 /// the identity (dev, ino) of the handle, so the new image can check that it
 /// really runs from that handle.

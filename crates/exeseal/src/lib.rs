@@ -141,7 +141,10 @@ pub enum Error {
     AllFailed(Vec<(Strategy, Failure)>),
     #[error("no sealing strategy allowed (empty strategy list)")]
     NoStrategies,
-    #[error("invalid {STRATEGIES_ENV}/{FAIL_ENV}: {0}")]
+    /// An environment knob (`EXESEAL_STRATEGIES`, `EXESEAL_FAIL`,
+    /// `EXESEAL_OVERLAY_LAYERS`) the program was given is invalid; the
+    /// message names the variable and its value.
+    #[error("invalid environment knob: {0}")]
     BadEnv(String),
     #[error("re-exec from the {strategy} handle failed: {source}")]
     Reexec {
@@ -665,6 +668,19 @@ pub(crate) fn random_suffix(attempt: u32) -> String {
 mod tests {
     use super::*;
     use std::ffi::OsString;
+
+    #[test]
+    fn protection_displays_mode_and_bytes() {
+        let p = Protection::Reexeced {
+            strategy: Strategy::Hugetmpfs,
+            bytes_copied: 42,
+        };
+        assert_eq!(p.to_string(), "hugetmpfs (42 bytes copied)");
+        assert_eq!(
+            Protection::SharedMemfd.to_string(),
+            "already-sealed-memfd (0 bytes copied)"
+        );
+    }
 
     #[test]
     fn escapes_colons_and_backslashes() {
