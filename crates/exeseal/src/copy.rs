@@ -7,7 +7,7 @@
 //! ## Why file modes are not enough
 //!
 //! A container holding CAP_DAC_OVERRIDE (docker's default set) reopens a
-//! copy it reached through /proc/<pid>/exe for writing whatever its mode
+//! copy it reached through `/proc/<pid>/exe` for writing whatever its mode
 //! bits say, and the copy's owner may chmod it. What stops a write is the
 //! kernel: a memfd's seals, a read-only mount, or the immutable inode flag
 //! (which only CAP_LINUX_IMMUTABLE, outside docker's default set, may

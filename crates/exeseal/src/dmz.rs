@@ -1,5 +1,5 @@
 //! The dmz shim: a few hundred bytes of static code that only execve()s its
-//! argv[0]. A container's final exec goes through a sealed copy of it, so a
+//! `argv[0]`. A container's final exec goes through a sealed copy of it, so a
 //! `#!/proc/self/exe` entrypoint (which makes the kernel exec whatever is
 //! /proc/self/exe at that moment) reaches the shim, never the runtime binary.
 
@@ -24,7 +24,7 @@ pub fn sealed() -> Result<OwnedFd, Failure> {
     .map(|(fd, _)| fd)
 }
 
-/// Execute `argv` (argv[0] must be the program's path, already resolved)
+/// Execute `argv` (`argv[0]` must be the program's path, already resolved)
 /// through the sealed shim `dmz`. Returns only on failure.
 pub fn exec(dmz: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> SysError {
     crate::sys::execveat(dmz, argv, envp)

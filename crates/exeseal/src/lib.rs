@@ -44,7 +44,8 @@ pub use detect::{is_sealed, Protection};
 pub use overlay::{escape_lowerdir, LayerMode, SHARED_EMPTY_DIR};
 pub use sys::SysError;
 
-/// Environment variable carrying our re-exec token (see [`detect`]).
+/// Environment variable carrying our re-exec token (strategy, dev, ino of
+/// the sealed handle; checked against `/proc/self/exe` after the re-exec).
 pub const REEXEC_ENV: &str = "_EXESEAL_REEXEC";
 /// Test/ops knob: comma-separated strategies to use, in order.
 pub const STRATEGIES_ENV: &str = "EXESEAL_STRATEGIES";
@@ -298,7 +299,7 @@ impl Sealer {
 
     /// Private copies only (memfd, then temp files): no image shared with the
     /// host binary or other callers, so a page-cache-write kernel bug reached
-    /// through /proc/<pid>/exe poisons one invocation, not every later one.
+    /// through `/proc/<pid>/exe` poisons one invocation, not every later one.
     pub fn hardened() -> Self {
         Self::default().only(&Strategy::PRIVATE_COPIES)
     }
@@ -564,7 +565,7 @@ pub fn self_protection() -> Result<Option<Protection>, SysError> {
     detect::self_exe_protection(env_token().as_ref())
 }
 
-/// The protection of an arbitrary executable fd (e.g. /proc/<pid>/exe).
+/// The protection of an arbitrary executable fd (e.g. `/proc/<pid>/exe`).
 pub fn protection_of(fd: BorrowedFd<'_>) -> Result<Option<Protection>, SysError> {
     detect::protection_of(fd, None)
 }
