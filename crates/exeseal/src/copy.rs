@@ -34,7 +34,10 @@ pub const REQUIRED_SEALS: SealFlags = SealFlags::SEAL
 
 /// Where the bytes come from.
 pub enum Source<'a> {
+    /// A readable (not O_PATH) file, copied from its current offset to EOF:
+    /// pass a fresh descriptor per copy, since copying moves the offset.
     Fd(BorrowedFd<'a>),
+    /// Bytes in memory (the embedded dmz shim), written as they are.
     Bytes(&'a [u8]),
 }
 

@@ -35,7 +35,9 @@ pub enum Protection {
     SealedOverlayMount,
     /// We re-executed ourselves from a handle this strategy made.
     Reexeced {
+        /// The strategy that made the handle we run from.
         strategy: Strategy,
+        /// Bytes that strategy copied (0 for the overlays).
         bytes_copied: u64,
     },
 }

@@ -21,6 +21,8 @@
 //! once the program runs protected. It never runs unprotected: if nothing
 //! works, it returns an error that lists why each strategy failed.
 
+#![warn(missing_docs)]
+
 use std::ffi::{CString, OsStr};
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -58,14 +60,25 @@ pub const LAYERS_ENV: &str = "EXESEAL_OVERLAY_LAYERS";
 /// A way to get a handle to the binary that a container cannot write through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Strategy {
+    /// A private, detached, lower-only overlayfs over the binary's directory:
+    /// no copy, the image is the host binary's page cache. Needs
+    /// CAP_SYS_ADMIN in the initial user namespace to `fsopen("overlay")`.
     Overlayfs,
     /// The same overlay, built in a throwaway user namespace: zero copy for
     /// unprivileged callers (Linux 5.11+).
     UsernsOverlayfs,
     /// A private copy in transparent huge pages, on a tmpfs of our own.
     Hugetmpfs,
+    /// A private copy in a memfd sealed with [`REQUIRED_SEALS`] (and
+    /// F_SEAL_EXEC where the kernel has it); the memfd itself is the handle.
     Memfd,
+    /// A private O_TMPFILE copy: on a tmpfs of our own mounted read-only
+    /// (needs CAP_SYS_ADMIN), else in an exec-capable directory with the
+    /// immutable flag set (needs CAP_LINUX_IMMUTABLE). Kept only as O_PATH.
     Tmpfile,
+    /// The last resort for filesystems without O_TMPFILE: a temp file
+    /// created O_EXCL, unlinked at once and made immutable (needs
+    /// CAP_LINUX_IMMUTABLE). Kept only as O_PATH.
     UnlinkedTemp,
 }
 
@@ -89,6 +102,8 @@ impl Strategy {
         Strategy::UnlinkedTemp,
     ];
 
+    /// Stable short name, as accepted by `EXESEAL_STRATEGIES` / `EXESEAL_FAIL`
+    /// and [`FromStr`], and shown in logs and errors.
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Overlayfs => "overlayfs",
@@ -125,10 +140,16 @@ impl FromStr for Strategy {
 /// Why one strategy did not produce a handle.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Failure {
+    /// A system call the strategy needs was refused.
     #[error(transparent)]
     Sys(#[from] SysError),
+    /// The strategy cannot work here or its result cannot be trusted, for a
+    /// reason other than one refused call (a short copy, missing seals, a
+    /// directory that changed, several fallbacks that all failed); the
+    /// message says why.
     #[error("{0}")]
     Unsuitable(String),
+    /// Made to fail on purpose by [`Sealer::fail`] or `EXESEAL_FAIL`.
     #[error("disabled by {FAIL_ENV}")]
     Injected,
 }
@@ -136,10 +157,16 @@ pub enum Failure {
 /// Everything that can go wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// `/proc/self/exe` could not be opened, read or checked, so neither its
+    /// current protection nor a copy of it can be had.
     #[error("cannot inspect the running binary: {0}")]
     SelfExe(SysError),
+    /// Every strategy failed; each one is listed with its reason, in the
+    /// order tried.
     #[error("cannot seal the running binary, refusing to run unprotected: {}", list_failures(.0))]
     AllFailed(Vec<(Strategy, Failure)>),
+    /// The sealer was given an empty strategy list ([`Sealer::only`] with no
+    /// strategies), so it could never seal.
     #[error("no sealing strategy allowed (empty strategy list)")]
     NoStrategies,
     /// An environment knob (`EXESEAL_STRATEGIES`, `EXESEAL_FAIL`,
@@ -147,13 +174,24 @@ pub enum Error {
     /// message names the variable and its value.
     #[error("invalid environment knob: {0}")]
     BadEnv(String),
+    /// A sealed handle was made, but re-executing from it failed.
     #[error("re-exec from the {strategy} handle failed: {source}")]
     Reexec {
+        /// The strategy that made the handle.
         strategy: Strategy,
+        /// The failed call (`fstat` of the handle or `execveat`).
         source: SysError,
     },
+    /// We already re-executed once (the re-exec token was set), yet the
+    /// running binary is not one this sealer accepts. Re-executing again
+    /// could loop forever, so this is fatal.
     #[error("re-executed from a sealed handle ({token}) but /proc/self/exe is not protected; refusing to loop")]
-    NotSealedAfterReexec { token: String },
+    NotSealedAfterReexec {
+        /// The raw re-exec token found in the environment.
+        token: String,
+    },
+    /// A [`Failure`] from outside the fallback chain (e.g. of
+    /// [`clone_binary`]), passed on with `?`.
     #[error("{0}")]
     Other(#[from] Failure),
 }
@@ -170,6 +208,7 @@ fn list_failures(f: &[(Strategy, Failure)]) -> String {
 pub struct Sealed {
     /// O_PATH handle (overlay, tmpfile) or the sealed memfd itself.
     pub fd: OwnedFd,
+    /// The strategy that made `fd`.
     pub strategy: Strategy,
     /// What this strategy copied (0 for overlayfs).
     pub bytes_copied: u64,
@@ -322,6 +361,7 @@ impl Sealer {
         self
     }
 
+    /// The strategies this sealer tries, in order.
     pub fn strategies(&self) -> &[Strategy] {
         &self.order
     }

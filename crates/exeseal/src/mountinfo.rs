@@ -8,22 +8,31 @@ use crate::sys::{self, SysError};
 /// One line of /proc/self/mountinfo (only the fields we judge by).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountEntry {
+    /// The mount id (field 1), as [`sys::mount_id`] reports it.
     pub id: u64,
+    /// The id of the parent mount (field 2); the namespace's root mount names
+    /// itself or a mount outside our view.
     pub parent: u64,
     /// The mount's root within its filesystem (a bind mount of a file or of
     /// a magic link shows that path here).
     pub root: String,
+    /// Where the mount is attached, relative to this process's root.
     pub mount_point: String,
     /// Per-mount options (`ro`, `nosuid`, ...): a container with
     /// CAP_SYS_ADMIN over the mount could change these.
     pub mount_options: String,
+    /// The filesystem type, e.g. `overlay` or `tmpfs`.
     pub fs_type: String,
     /// Superblock options: shared by every mount of the filesystem.
     pub super_options: String,
+    /// The mount source (a device, `overlay`, `none`, ...): filesystem
+    /// specific and informational only.
     pub source: String,
 }
 
 impl MountEntry {
+    /// Parse one mountinfo line, undoing its octal escapes in paths; `None`
+    /// if the line does not have the expected fields.
     pub fn parse(line: &str) -> Option<Self> {
         let (left, right) = line.split_once(" - ")?;
         let l: Vec<&str> = left.split(' ').collect();

@@ -60,6 +60,7 @@ pub enum LayerMode {
 }
 
 impl LayerMode {
+    /// Every form, in the order tried by default (newest first).
     pub const ALL: [LayerMode; 4] = [
         LayerMode::FdShared,
         LayerMode::FdAppend,
@@ -75,6 +76,8 @@ impl LayerMode {
         LayerMode::LegacyString,
     ];
 
+    /// Stable short name, as accepted by `EXESEAL_OVERLAY_LAYERS` and
+    /// [`FromStr`](std::str::FromStr), and shown in logs and errors.
     pub fn name(self) -> &'static str {
         match self {
             LayerMode::FdShared => "fd-shared",

@@ -90,18 +90,22 @@ pub fn errno_name(raw: i32) -> String {
     name.to_string()
 }
 
+/// What every wrapper here returns.
 pub type Result<T> = std::result::Result<T, SysError>;
 
 fn fd_name(fd: BorrowedFd<'_>) -> String {
     format!("fd {}", fd.as_raw_fd())
 }
 
+/// open(2) with `flags | O_CLOEXEC`; the error names the path.
 pub fn open(path: impl AsRef<Path>, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
     let path = path.as_ref();
     rfs::open(path, flags | OFlags::CLOEXEC, mode)
         .map_err(|e| SysError::new("open", path.display().to_string(), e))
 }
 
+/// openat(2) of `name` relative to `dir`, with `flags | O_CLOEXEC`; the
+/// error names `fd N/name`.
 pub fn openat(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
     rfs::openat(dir, name, flags | OFlags::CLOEXEC, mode).map_err(|e| {
         SysError::new(
@@ -145,6 +149,8 @@ pub fn reopen(fd: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd> {
         .map_err(|e| SysError::new("reopen", path, e))
 }
 
+/// readlink(2) of `path` (typically a `/proc` magic link such as
+/// `/proc/self/exe`), as raw bytes: no UTF-8 required.
 pub fn readlink(path: &str) -> Result<std::ffi::OsString> {
     let target = rfs::readlink(path, Vec::new()).map_err(|e| SysError::new("readlink", path, e))?;
     Ok(std::ffi::OsString::from(std::ffi::OsStr::from_bytes(
@@ -152,23 +158,29 @@ pub fn readlink(path: &str) -> Result<std::ffi::OsString> {
     )))
 }
 
+/// fstat(2); works on O_PATH descriptors too.
 pub fn fstat(fd: BorrowedFd<'_>) -> Result<rfs::Stat> {
     rfs::fstat(fd).map_err(|e| SysError::new("fstat", fd_name(fd), e))
 }
 
+/// fstatfs(2): the filesystem `fd` is on (its magic in `f_type`).
 pub fn fstatfs(fd: BorrowedFd<'_>) -> Result<rfs::StatFs> {
     rfs::fstatfs(fd).map_err(|e| SysError::new("fstatfs", fd_name(fd), e))
 }
 
+/// fstatvfs(3): like [`fstatfs`], plus the mount flags (`ST_RDONLY`, ...) of
+/// the mount `fd` is on.
 pub fn fstatvfs(fd: BorrowedFd<'_>) -> Result<rfs::StatVfs> {
     rfs::fstatvfs(fd).map_err(|e| SysError::new("fstatvfs", fd_name(fd), e))
 }
 
+/// fchmod(2) to the raw `mode` (e.g. `0o500`); the error shows the mode.
 pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> Result<()> {
     rfs::fchmod(fd, Mode::from_raw_mode(mode))
         .map_err(|e| SysError::new(format!("fchmod({mode:#o})"), fd_name(fd), e))
 }
 
+/// unlinkat(2) of the non-directory `name` in `dir` (no AT_REMOVEDIR).
 pub fn unlinkat(dir: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
     rfs::unlinkat(dir, name, rfs::AtFlags::empty()).map_err(|e| {
         SysError::new(
@@ -179,15 +191,21 @@ pub fn unlinkat(dir: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
     })
 }
 
+/// memfd_create(2) with exactly `flags` (the caller passes MFD_CLOEXEC); the
+/// error shows the flags, since EINVAL may mean an unknown one (MFD_EXEC
+/// before Linux 6.3).
 pub fn memfd_create(name: &str, flags: rfs::MemfdFlags) -> Result<OwnedFd> {
     rfs::memfd_create(name, flags)
         .map_err(|e| SysError::new(format!("memfd_create({flags:?})"), name, e))
 }
 
+/// `fcntl(F_GET_SEALS)`: the seals a memfd carries now.
 pub fn get_seals(fd: BorrowedFd<'_>) -> Result<SealFlags> {
     rfs::fcntl_get_seals(fd).map_err(|e| SysError::new("fcntl(F_GET_SEALS)", fd_name(fd), e))
 }
 
+/// `fcntl(F_ADD_SEALS, seals)`. EBUSY here means a page still holds an extra
+/// reference (see [`on_one_cpu`]); EINVAL may mean a seal this kernel lacks.
 pub fn add_seals(fd: BorrowedFd<'_>, seals: SealFlags) -> Result<()> {
     rfs::fcntl_add_seals(fd, seals)
         .map_err(|e| SysError::new(format!("fcntl(F_ADD_SEALS, {seals:?})"), fd_name(fd), e))
@@ -199,11 +217,16 @@ const COPY_CHUNK: usize = 1 << 30;
 
 /// One in-kernel copy step: copy_file_range, else sendfile, else none.
 pub enum CopyStep {
+    /// This many bytes moved; 0 is end of file (or a source the call cannot
+    /// read, such as a procfs file reporting size 0).
     Copied(usize),
     /// The kernel cannot do this pair of files in-kernel with that call.
     Unsupported(Errno),
 }
 
+/// One copy_file_range(2) of up to 1 GiB from `src` to `dst`, at both fds'
+/// current offsets. EXDEV, EINVAL, ENOSYS and EOPNOTSUPP come back as
+/// [`CopyStep::Unsupported`] (try the next method), other errors as errors.
 pub fn copy_file_range(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<CopyStep> {
     match rfs::copy_file_range(src, None, dst, None, COPY_CHUNK) {
         Ok(n) => Ok(CopyStep::Copied(n)),
@@ -220,6 +243,9 @@ pub fn copy_file_range(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<CopyS
     }
 }
 
+/// One sendfile(2) of up to 1 GiB from `src` to `dst`, at both fds' current
+/// offsets. EINVAL, ENOSYS and EOPNOTSUPP come back as
+/// [`CopyStep::Unsupported`], other errors as errors.
 pub fn sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<CopyStep> {
     match rfs::sendfile(dst, src, None, COPY_CHUNK) {
         Ok(n) => Ok(CopyStep::Copied(n)),
@@ -232,6 +258,7 @@ pub fn sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<CopyStep> {
     }
 }
 
+/// One read(2) into `buf`, retried on EINTR; 0 is end of file.
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
     loop {
         match rustix::io::read(fd, &mut *buf) {
@@ -241,6 +268,8 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
+/// write(2) until all of `buf` is written, retrying on EINTR; a write that
+/// makes no progress is reported as EIO.
 pub fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<()> {
     while !buf.is_empty() {
         match rustix::io::write(fd, buf) {
@@ -253,10 +282,14 @@ pub fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// `fsopen(fs, FSOPEN_CLOEXEC)`: a filesystem context for `fs` (`overlay`,
+/// `tmpfs`), the first step of the new mount API (Linux 5.2+).
 pub fn fsopen(fs: &str) -> Result<OwnedFd> {
     rmount::fsopen(fs, FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| SysError::new("fsopen", fs, e))
 }
 
+/// `fsconfig(FSCONFIG_SET_STRING, key, value)`; the error names the key and
+/// shows the value.
 pub fn fsconfig_set_string(fs: BorrowedFd<'_>, key: &str, value: &OsStr) -> Result<()> {
     rmount::fsconfig_set_string(fs, key, value).map_err(|e| {
         SysError::new(
@@ -267,15 +300,23 @@ pub fn fsconfig_set_string(fs: BorrowedFd<'_>, key: &str, value: &OsStr) -> Resu
     })
 }
 
+/// `fsconfig(FSCONFIG_SET_FD, key, fd)`, e.g. an overlayfs `lowerdir+` layer
+/// by fd; the error names the key and the fd.
 pub fn fsconfig_set_fd(fs: BorrowedFd<'_>, key: &str, fd: BorrowedFd<'_>) -> Result<()> {
     rmount::fsconfig_set_fd(fs, key, fd)
         .map_err(|e| SysError::new(format!("fsconfig(SET_FD {key})"), fd_name(fd), e))
 }
 
+/// `fsconfig(FSCONFIG_CMD_CREATE)`: create the superblock from the options
+/// set so far; this is where overlayfs rejects bad layers (ELOOP for
+/// overlapping ones). `what` names the filesystem in the error.
 pub fn fsconfig_create(fs: BorrowedFd<'_>, what: &str) -> Result<()> {
     rmount::fsconfig_create(fs).map_err(|e| SysError::new("fsconfig(CMD_CREATE)", what, e))
 }
 
+/// `fsmount(fs, FSMOUNT_CLOEXEC, attrs)`: a detached mount of the created
+/// superblock, attached nowhere, so no namespace lists it and it goes away
+/// with its last fd. `what` names it in the error.
 pub fn fsmount(fs: BorrowedFd<'_>, attrs: MountAttrFlags, what: &str) -> Result<OwnedFd> {
     rmount::fsmount(fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
         .map_err(|e| SysError::new(format!("fsmount({attrs:?})"), what, e))
@@ -442,6 +483,8 @@ pub fn mount_id(fd: BorrowedFd<'_>) -> Result<u64> {
         .ok_or_else(|| SysError::new("parse mnt_id", path, Errno::INVAL))
 }
 
+/// The whole file at `path` as UTF-8 (for small procfs files such as
+/// mountinfo and fdinfo); the error is `read` on that path.
 pub fn read_file(path: &str) -> Result<String> {
     std::fs::read_to_string(path)
         .map_err(|e| SysError::new("read", path, Errno::from_io_error(&e).unwrap_or(Errno::IO)))
@@ -449,7 +492,10 @@ pub fn read_file(path: &str) -> Result<String> {
 
 /// The result of [`fork`].
 pub enum Forked {
+    /// We are the new process.
     Child,
+    /// We are the caller; this is the child's pid, to be reaped with
+    /// [`wait_child`].
     Parent(rustix::process::Pid),
 }
 
@@ -480,6 +526,10 @@ pub fn exit_child(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// `unshare(CLONE_NEWUSER | CLONE_NEWNS)`: move the calling process into a
+/// new user namespace and a new mount namespace. Only for the single-threaded
+/// forked helper: unshare(CLONE_NEWUSER) fails with EINVAL in a
+/// multithreaded process.
 pub fn unshare_user_and_mount_ns() -> Result<()> {
     use rustix::thread::UnshareFlags;
     // SAFETY: unshare_unsafe is only unsafe for CLONE_FILES (it would
@@ -488,6 +538,9 @@ pub fn unshare_user_and_mount_ns() -> Result<()> {
         .map_err(|e| SysError::new("unshare(CLONE_NEWUSER|CLONE_NEWNS)", "helper process", e))
 }
 
+/// Open the existing file `path` write-only (no O_CREAT, no O_TRUNC) and
+/// write all of `data`, as the one write procfs files like
+/// `/proc/self/uid_map` require; errors name the path.
 pub fn write_file(path: &str, data: &[u8]) -> Result<()> {
     let fd = open(path, OFlags::WRONLY, Mode::empty())?;
     write_all(fd.as_fd(), data).map_err(|e| SysError {
@@ -496,6 +549,8 @@ pub fn write_file(path: &str, data: &[u8]) -> Result<()> {
     })
 }
 
+/// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`: a connected pair that
+/// keeps message boundaries, for [`send_with_fd`] / [`recv_with_fd`].
 pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
     rustix::net::socketpair(
@@ -556,6 +611,8 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(usize, Opti
     Ok((msg.bytes, fd))
 }
 
+/// `waitpid(pid, 0)`, retried on EINTR, to reap a child of ours. Its exit
+/// status is not checked: callers learn the outcome from what it sent.
 pub fn wait_child(pid: rustix::process::Pid) -> Result<()> {
     loop {
         match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
