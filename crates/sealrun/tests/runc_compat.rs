@@ -395,3 +395,32 @@ fn tmpcopyup_tmpfs_starts_with_the_covered_files() {
     assert_eq!(std::fs::metadata(data.join("hello")).unwrap().uid(), 1000);
     env.assert_nothing_left(&id);
 }
+
+/// Deleting a stopped container (sealrun's own delete, without
+/// libcontainer's) still runs the poststop hooks with the container's state
+/// on stdin, after its cgroups are gone, and leaves nothing behind.
+#[test]
+fn poststop_hooks_run_when_a_stopped_container_is_deleted() {
+    let Some(env) = common::env("poststop_hooks_run_when_a_stopped_container_is_deleted") else {
+        return;
+    };
+    let out_file = env.dir.path().join("poststop.json");
+    let bundle = env.bundle("b", &["true"]);
+    let id = env.id("c");
+    let script = format!(
+        "cat > {0}.tmp; for d in /sys/fs/cgroup/*/{1} /sys/fs/cgroup/{1}; do [ -d \"$d\" ] && echo \"cgroup left: $d\" >> {0}.tmp; done; mv {0}.tmp {0}",
+        out_file.display(),
+        id
+    );
+    env.edit_config(&bundle, |c| {
+        c["hooks"] = json!({"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+    });
+    env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    let written = std::fs::read_to_string(&out_file).expect("the poststop hook did not run");
+    assert!(!written.contains("cgroup left"), "{written}");
+    let state: Value = serde_json::from_str(&written).expect("state JSON on the hook's stdin");
+    assert_eq!(state["id"], id.as_str());
+    assert_eq!(state["status"], "stopped");
+    env.assert_nothing_left(&id);
+}
