@@ -239,15 +239,7 @@ impl Rules {
 /// any node; /dev/null, zero, full, tty, urandom, random; the console,
 /// ptys and ptmx; tun.
 fn default_rules() -> Vec<LinuxDeviceCgroup> {
-    let rule = |kind, major: Option<i64>, minor: Option<i64>, access: &str| {
-        let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(true);
-        r.set_typ(Some(kind));
-        r.set_major(major);
-        r.set_minor(minor);
-        r.set_access(Some(access.to_owned()));
-        r
-    };
+    let rule = |kind, major, minor, access| device_rule(true, kind, major, minor, access);
     use LinuxDeviceType::{B, C};
     vec![
         rule(C, Some(1), Some(3), "rwm"),
@@ -263,6 +255,23 @@ fn default_rules() -> Vec<LinuxDeviceCgroup> {
         rule(C, Some(5), Some(2), "rwm"),
         rule(C, Some(10), Some(200), "rwm"),
     ]
+}
+
+/// One spec device rule (a `None` number: any).
+fn device_rule(
+    allow: bool,
+    kind: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut r = LinuxDeviceCgroup::default();
+    r.set_allow(allow);
+    r.set_typ(Some(kind));
+    r.set_major(major);
+    r.set_minor(minor);
+    r.set_access(Some(access.to_owned()));
+    r
 }
 
 /// Compiles the spec's device rules and attaches the program to the
@@ -348,21 +357,7 @@ fn exit() -> BpfInsn {
 mod tests {
     use super::*;
 
-    fn rule(
-        allow: bool,
-        kind: LinuxDeviceType,
-        major: Option<i64>,
-        minor: Option<i64>,
-        access: &str,
-    ) -> LinuxDeviceCgroup {
-        let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(allow);
-        r.set_typ(Some(kind));
-        r.set_major(major);
-        r.set_minor(minor);
-        r.set_access(Some(access.to_owned()));
-        r
-    }
+    use super::device_rule as rule;
 
     fn rules(list: &[LinuxDeviceCgroup]) -> Rules {
         let mut r = Rules::default();
