@@ -117,7 +117,12 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for Layer {
         }
         let mut line = line.replace('\n', " ");
         // One write of at most PIPE_BUF bytes is atomic: lines never mix.
-        line.truncate(line.floor_char_boundary(4000));
+        // (str::floor_char_boundary is newer than the crate's MSRV.)
+        let mut end = line.len().min(4000);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
         line.push('\n');
         let _ = rustix::io::write(pipe.write.as_fd(), line.as_bytes());
     }
@@ -232,7 +237,7 @@ fn os_error(event: &str) -> Option<String> {
         .split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
         .filter(|word| word.len() > 2 && word.starts_with('E'))
         .filter_map(|word| Some((word, errno_code(word)?)))
-        .last()?;
+        .next_back()?;
     Some(format!(
         "{} ({name})",
         std::io::Error::from_raw_os_error(code)
@@ -275,6 +280,37 @@ fn other_texts(fields: &str) -> Vec<String> {
 /// The number of an errno name (the ones libcontainer's init meets).
 fn errno_code(name: &str) -> Option<i32> {
     (1..134).find(|&code| exeseal::sys::errno_name(code) == name)
+}
+
+/// libcontainer's error for a failure inside the container's init, with the
+/// cause its processes reported appended, and its doubled wording
+/// ("exec process failed with error error in executing process : ") said
+/// once. Other errors pass through unchanged. `cwd` is the process's
+/// working directory from the config, for a failed chdir.
+pub fn with_cause<E>(err: E, cwd: Option<&str>) -> anyhow::Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let text = err.to_string();
+    // The init's error, as libcontainer words it when it arrives where the
+    // main process waits for "ready", or for a hook request (when the spec
+    // has hooks: what docker's bundles have).
+    const DOUBLED: &str = "exec process failed with error error in executing process : ";
+    const UNEXPECTED: &str = "received unexpected message: ExecFailed(\"";
+    let (before, init_error) = if let Some(at) = text.find(DOUBLED) {
+        (&text[..at], text[at + DOUBLED.len()..].to_owned())
+    } else if let Some(at) = text.find(UNEXPECTED) {
+        let rest = &text[at + UNEXPECTED.len()..];
+        let end = rest.find("\")").unwrap_or(rest.len());
+        (&text[..at], rest[..end].replace("\\\"", "\""))
+    } else {
+        return anyhow::Error::new(err);
+    };
+    let top = format!("{before}container init failed: {init_error}");
+    match explain(&take(), &top, cwd) {
+        Some(cause) => anyhow::anyhow!("{top}: {cause}"),
+        None => anyhow::anyhow!("{top}"),
+    }
 }
 
 #[cfg(test)]
@@ -350,36 +386,5 @@ mod tests {
             vec!["failed to initialize container process: failed to prepare rootfs".to_owned()];
         assert_eq!(explain(&events, "failed to prepare rootfs", None), None);
         assert_eq!(explain(&[], "x", None), None);
-    }
-}
-
-/// libcontainer's error for a failure inside the container's init, with the
-/// cause its processes reported appended, and its doubled wording
-/// ("exec process failed with error error in executing process : ") said
-/// once. Other errors pass through unchanged. `cwd` is the process's
-/// working directory from the config, for a failed chdir.
-pub fn with_cause<E>(err: E, cwd: Option<&str>) -> anyhow::Error
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let text = err.to_string();
-    // The init's error, as libcontainer words it when it arrives where the
-    // main process waits for "ready", or for a hook request (when the spec
-    // has hooks: what docker's bundles have).
-    const DOUBLED: &str = "exec process failed with error error in executing process : ";
-    const UNEXPECTED: &str = "received unexpected message: ExecFailed(\"";
-    let (before, init_error) = if let Some(at) = text.find(DOUBLED) {
-        (&text[..at], text[at + DOUBLED.len()..].to_owned())
-    } else if let Some(at) = text.find(UNEXPECTED) {
-        let rest = &text[at + UNEXPECTED.len()..];
-        let end = rest.find("\")").unwrap_or(rest.len());
-        (&text[..at], rest[..end].replace("\\\"", "\""))
-    } else {
-        return anyhow::Error::new(err);
-    };
-    let top = format!("{before}container init failed: {init_error}");
-    match explain(&take(), &top, cwd) {
-        Some(cause) => anyhow::anyhow!("{top}: {cause}"),
-        None => anyhow::anyhow!("{top}"),
     }
 }

@@ -326,8 +326,7 @@ fn init_failures_name_their_cause() {
     let log = std::fs::read_to_string(&env.log).unwrap();
     let last_error = log
         .lines()
-        .filter(|l| l.contains("level=error"))
-        .last()
+        .rfind(|l| l.contains("level=error"))
         .unwrap_or_default();
     assert!(
         last_error.contains("No such file or directory (ENOENT)"),
