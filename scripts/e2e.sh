@@ -199,58 +199,37 @@ observe() {
 }
 progress() { printf 'e2e: %-5s %4ss %-62s runc: %-28s sealrun: %s\n' "$1" "$(($(date +%s) - CHECK_START))" "$2" "${3:0:28}" "$4"; }
 
-# check NAME WANT FN [ARGS...]: FN runc, then FN sealrun. Passes when both
-# observations are equal and match WANT (a bash pattern): the same result as
-# runc, and the concrete value the check asks for.
-check() {
-  local name=$1 want=$2 fn=$3 r s v
-  shift 3
+# judge NAME RUNC_WANT SEALRUN_WANT SAME FN [ARGS...]: the one place a check
+# runs and is recorded. FN runc (not run when RUNC_WANT is "-"), then FN
+# sealrun; each observation must match its WANT (a bash pattern), and with
+# SAME=1 the two must also be equal.
+judge() {
+  local name=$1 rwant=$2 swant=$3 same=$4 fn=$5 r=- s v=pass
+  shift 5
   selected "$name" || return 0
   NCHECK=$((NCHECK + 1))
   CHECK_START=$(date +%s)
   SLUG=$(slug "$name")
-  r=$(observe runc "$fn" "$@")
+  [ "$rwant" = - ] || r=$(observe runc "$fn" "$@")
   s=$(observe sealrun "$fn" "$@")
-  # shellcheck disable=SC2053 # WANT is a pattern
-  if [[ $r == $want ]] && [ "$r" = "$s" ]; then v=pass; else v=fail; fi
-  if [ $v = fail ]; then echo "want: $want" >>"$LOGS/$SLUG.sealrun.log"; fi
-  record "$name" "$r" "$s" $v
-  progress $v "$name" "$r" "$s"
-}
-# check_each NAME RUNC_WANT SEALRUN_WANT FN [ARGS...]: where the runtimes
-# reach the same outcome in different ways, each observation against its
-# own pattern.
-check_each() {
-  local name=$1 rwant=$2 swant=$3 fn=$4 r s v
-  shift 4
-  selected "$name" || return 0
-  NCHECK=$((NCHECK + 1))
-  CHECK_START=$(date +%s)
-  SLUG=$(slug "$name")
-  r=$(observe runc "$fn" "$@")
-  s=$(observe sealrun "$fn" "$@")
+  # shellcheck disable=SC2053 # the WANTs are patterns
+  if [ "$rwant" != - ] && [[ $r != $rwant ]]; then v=fail; fi
   # shellcheck disable=SC2053
-  if [[ $r == $rwant ]] && [[ $s == $swant ]]; then v=pass; else v=fail; fi
+  [[ $s == $swant ]] || v=fail
+  if [ "$same" = 1 ] && [ "$r" != "$s" ]; then v=fail; fi
   if [ $v = fail ]; then echo "want: runc $rwant, sealrun $swant" >>"$LOGS/$SLUG.sealrun.log"; fi
   record "$name" "$r" "$s" $v
   progress $v "$name" "$r" "$s"
 }
+# check NAME WANT FN [ARGS...]: both runtimes give the same result as each
+# other, and it is the concrete value the check asks for.
+check() { judge "$1" "$2" "$2" 1 "${@:3}"; }
+# check_each NAME RUNC_WANT SEALRUN_WANT FN [ARGS...]: where the runtimes
+# reach the same outcome in different ways, each against its own pattern.
+check_each() { judge "$1" "$2" "$3" 0 "${@:4}"; }
 # check_sealrun NAME WANT FN [ARGS...]: for what only sealrun has (its seal
 # evidence, the --seal none control): FN sealrun must match WANT.
-check_sealrun() {
-  local name=$1 want=$2 fn=$3 s v
-  shift 3
-  selected "$name" || return 0
-  NCHECK=$((NCHECK + 1))
-  CHECK_START=$(date +%s)
-  SLUG=$(slug "$name")
-  s=$(observe sealrun "$fn" "$@")
-  # shellcheck disable=SC2053
-  if [[ $s == $want ]]; then v=pass; else v=fail; fi
-  if [ $v = fail ]; then echo "want: $want" >>"$LOGS/$SLUG.sealrun.log"; fi
-  record "$name" "-" "$s" $v
-  progress $v "$name" "-" "$s"
-}
+check_sealrun() { judge "$1" - "$2" 0 "${@:3}"; }
 # skip NAME REASON: a check that cannot run here, with the reason.
 skip() {
   selected "$1" || return 0
@@ -271,12 +250,12 @@ wait_for() {
 }
 # stop_pid NAME PIDFILE: TERM, up to 20 s, then KILL; the pid file's process only.
 stop_pid() {
-  local name=$1 pidfile=$2 pid i
+  local name=$1 pidfile=$2 pid
   [ -s "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
   kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; return 0; }
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
   done
