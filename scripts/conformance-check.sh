@@ -11,6 +11,7 @@
 # counts what makes the check fail and skipped includes the expected
 # failures (the raw counts are on the line that starts with "sealrun:").
 set -euo pipefail
+. "$(dirname "$0")/expected-failures.sh"
 [ $# -ge 2 ] || { echo "usage: $0 RESULTS_DIR EXPECTED_FAILURES [PEER_RESULTS_DIR]" >&2; exit 2; }
 results=$1 expected=$2 peer=${3:-}
 
@@ -32,7 +33,7 @@ verdicts() {
 }
 
 verdicts "$results" | sort >"$results/verdicts.tsv"
-{ grep -v '^[[:space:]]*\(#\|$\)' "$expected" || true; } | sed 's/[[:space:]]*|.*$//' | sort -u >"$results/expected.txt"
+expected_names "$expected" >"$results/expected.txt"
 ran_files=$(cut -d: -f1 "$results/verdicts.tsv" | sort -u)
 
 unexpected_fail=$(awk -F'\t' '$2 == "fail" {print $1}' "$results/verdicts.tsv" | comm -23 - "$results/expected.txt")
@@ -52,15 +53,8 @@ if [ -n "$peer" ]; then
   [ -z "$behind" ] || sed 's/^/  /' <<<"$behind"
 fi
 status=0
-report() {
-  [ -n "$2" ] || return 0
-  echo "$1:"
-  sed 's/^/  /' <<<"$2"
-  status=1
-}
-report "UNEXPECTED FAILURES (fix them, or list them with the reason)" "$unexpected_fail"
-report "UNEXPECTED PASSES (remove them from $expected)" "$unexpected_pass"
-report "STALE ENTRIES (no such test in a file that ran)" "$stale"
-bad=$(( $(grep -c . <<<"$unexpected_fail" || true) + $(grep -c . <<<"$unexpected_pass" || true) + $(grep -c . <<<"$stale" || true) ))
-echo "conformance: $pass passed, $bad failed, $((skip + known)) skipped"
+judge_verdicts "$unexpected_fail" "$unexpected_pass" "$stale" \
+  "fix them, or list them with the reason" "remove them from $expected" \
+  "no such test in a file that ran" || status=1
+echo "conformance: $pass passed, $JUDGED_BAD failed, $((skip + known)) skipped"
 exit $status

@@ -12,12 +12,13 @@
 # "e2e: N passed, N failed, N skipped", where failed counts what fails the
 # run and skipped includes the expected failures.
 set -euo pipefail
+. "$(dirname "$0")/expected-failures.sh"
 [ $# -eq 3 ] || { echo "usage: $0 RESULTS_TSV EXPECTED_FAILURES \"ENGINE...\"" >&2; exit 2; }
 results=$1 expected=$2 engines=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-{ grep -v '^[[:space:]]*\(#\|$\)' "$expected" || true; } | sed 's/[[:space:]]*|.*$//' | sort -u >"$tmp/expected"
+expected_names "$expected" >"$tmp/expected"
 cut -f1 "$results" | sort -u >"$tmp/ran"
 
 # The verdict of each check: PASS, FAIL, SKIP; XFAIL (listed, failed: known),
@@ -50,21 +51,14 @@ done || true)
 count() { awk -F'\t' -v v="$1" '$4 == v' "$tmp/judged" | wc -l; }
 pass=$(count PASS) xfail=$(count XFAIL) skip=$(count SKIP)
 status=0
-report() {
-  [ -n "$2" ] || return 0
-  echo "$1:"
-  sed 's/^/  /' <<<"$2"
-  status=1
-}
-report "UNEXPECTED FAILURES (fix them, or list them in $expected with the reason)" "$unexpected_fail"
-report "UNEXPECTED PASSES (remove them from $expected)" "$unexpected_pass"
-report "STALE ENTRIES (no such check of an engine that ran)" "$stale"
+judge_verdicts "$unexpected_fail" "$unexpected_pass" "$stale" \
+  "fix them, or list them in $expected with the reason" "remove them from $expected" \
+  "no such check of an engine that ran" || status=1
 if [ "$xfail" -gt 0 ]; then
   echo "expected failures ($expected):"
   awk -F'\t' '$4 == "XFAIL" {print $1}' "$tmp/judged" | while IFS= read -r t; do
     echo "  $t | $(grep -F "$t |" "$expected" | head -1 | sed 's/^[^|]*|[[:space:]]*//')"
   done
 fi
-bad=$(($(grep -c . <<<"$unexpected_fail" || true) + $(grep -c . <<<"$unexpected_pass" || true) + $(grep -c . <<<"$stale" || true)))
-echo "e2e: $pass passed, $bad failed, $((skip + xfail)) skipped"
+echo "e2e: $pass passed, $JUDGED_BAD failed, $((skip + xfail)) skipped"
 exit $status
