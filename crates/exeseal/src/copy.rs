@@ -278,6 +278,7 @@ pub fn private_tmpfs(
         MountAttrFlags::MOUNT_ATTR_RDONLY
             | MountAttrFlags::MOUNT_ATTR_NOSUID
             | MountAttrFlags::MOUNT_ATTR_NODEV,
+        MountAttrFlags::empty(),
         "private tmpfs",
     )?;
     Ok((handle, copied))

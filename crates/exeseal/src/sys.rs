@@ -322,13 +322,19 @@ pub fn fsmount(fs: BorrowedFd<'_>, attrs: MountAttrFlags, what: &str) -> Result<
         .map_err(|e| SysError::new(format!("fsmount({attrs:?})"), what, e))
 }
 
-/// `mount_setattr(mnt, "", AT_EMPTY_PATH, {attr_set: set})` on the one
-/// mount `mnt` is the root of (Linux 5.12+; works on detached mounts).
+/// `mount_setattr(mnt, "", AT_EMPTY_PATH, {attr_set: set, attr_clr: clear})`
+/// on the one mount `mnt` is the root of (not recursive; Linux 5.12+; works
+/// on detached mounts, so a tree gets its flags before it is attached).
 /// rustix has no wrapper, hence the raw call.
-pub fn mount_setattr(mnt: BorrowedFd<'_>, set: MountAttrFlags, what: &str) -> Result<()> {
+pub fn mount_setattr(
+    mnt: BorrowedFd<'_>,
+    set: MountAttrFlags,
+    clear: MountAttrFlags,
+    what: &str,
+) -> Result<()> {
     let attr = libc::mount_attr {
         attr_set: u64::from(set.bits()),
-        attr_clr: 0,
+        attr_clr: u64::from(clear.bits()),
         propagation: 0,
         userns_fd: 0,
     };
@@ -347,7 +353,7 @@ pub fn mount_setattr(mnt: BorrowedFd<'_>, set: MountAttrFlags, what: &str) -> Re
     };
     if rc < 0 {
         return Err(SysError::new(
-            format!("mount_setattr({set:?})"),
+            format!("mount_setattr(set {set:?}, clear {clear:?})"),
             format!("{what} ({})", fd_name(mnt)),
             Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
         ));

@@ -9,6 +9,8 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use rustix::mount::MountAttrFlags;
+
 /// Duplicates `fd` onto the lowest free descriptor number `>= min`, with
 /// O_CLOEXEC set on the copy (`fcntl(F_DUPFD_CLOEXEC)`).
 pub fn dup_cloexec_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
@@ -153,23 +155,25 @@ pub fn clone_tree(path: &Path) -> io::Result<OwnedFd> {
 /// Mount attributes for [`set_mount_attrs`]: what to set and what to clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MountAttrs {
-    set: u64,
-    clear: u64,
+    set: MountAttrFlags,
+    clear: MountAttrFlags,
 }
 
 impl MountAttrs {
     /// nosuid, nodev, noexec, and read-only or not.
     pub fn confined(readonly: bool) -> Self {
-        let base = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
+        let base = MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOEXEC;
         if readonly {
             Self {
-                set: base | libc::MOUNT_ATTR_RDONLY,
-                clear: 0,
+                set: base | MountAttrFlags::MOUNT_ATTR_RDONLY,
+                clear: MountAttrFlags::empty(),
             }
         } else {
             Self {
                 set: base,
-                clear: libc::MOUNT_ATTR_RDONLY,
+                clear: MountAttrFlags::MOUNT_ATTR_RDONLY,
             }
         }
     }
@@ -177,43 +181,18 @@ impl MountAttrs {
     /// Read-only, nothing else changed.
     pub fn readonly() -> Self {
         Self {
-            set: libc::MOUNT_ATTR_RDONLY,
-            clear: 0,
+            set: MountAttrFlags::MOUNT_ATTR_RDONLY,
+            clear: MountAttrFlags::empty(),
         }
     }
 }
 
-/// `mount_setattr(fd, "", AT_EMPTY_PATH, {attrs})` on the one mount `fd`
-/// refers to (not recursive). Works on detached mounts, so a tree gets its
-/// flags before it is attached anywhere (Linux 5.12+).
+/// The attributes on the one mount `fd` refers to (exeseal's
+/// `mount_setattr`: not recursive, detached mounts too), with exeseal's
+/// error (call, flags, `what`, errno) as an io::Error.
 pub fn set_mount_attrs(fd: BorrowedFd<'_>, attrs: MountAttrs, what: &str) -> io::Result<()> {
-    let (set, clr) = (attrs.set, attrs.clear);
-    let attr = libc::mount_attr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: mount_setattr reads `size_of::<mount_attr>()` bytes from
-    // `attr`, which lives across the call; the path is a static C string.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if rc < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("mount_setattr({what}, set={set:#x}, clear={clr:#x}): {err}"),
-        ));
-    }
-    Ok(())
+    exeseal::sys::mount_setattr(fd, attrs.set, attrs.clear, what)
+        .map_err(|e| io::Error::new(io::Error::from(e.errno).kind(), e.to_string()))
 }
 
 /// `open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)`.
