@@ -24,7 +24,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use libcontainer::oci_spec::runtime::Spec;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
@@ -54,15 +54,24 @@ pub fn targets(spec: &Spec) -> Vec<PathBuf> {
 /// Copies what each target's tmpfs covers into it, in the mount namespace
 /// of the created container whose init is `pid`.
 pub fn copy_up(pid: i32, targets: &[PathBuf]) -> Result<()> {
-    for target in targets {
-        mountns::run_in(pid, || copy_up_one(target)).with_context(|| {
-            format!(
-                "failed to copy up the files under tmpfs {}",
-                target.display()
-            )
-        })?;
+    if targets.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    // One thread in the namespace for all of them.
+    mountns::run_in(pid, || {
+        for target in targets {
+            copy_up_one(target).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "failed to copy up the files under tmpfs {}: {e}",
+                        target.display()
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    })
 }
 
 fn copy_up_one(target: &Path) -> std::io::Result<()> {
