@@ -11,14 +11,18 @@ build:
 	scripts/deps.sh
 	$(SH) cargo build --release --workspace --locked
 
-# Every test: the dmz shim's own checks, then all crates' unit and root
-# integration tests (each integration test checks for root and says SKIP
-# when it cannot run). Not on top of `build`: tests need panic=unwind, so a
+# Every test: the dmz shim's own checks (cargo's standalone build, then the
+# smaller shim exeseal embeds, which carries the size budget), then all
+# crates' unit and root integration tests (each integration test checks for
+# root and says SKIP when it cannot run). Not on top of `build`: tests need panic=unwind, so a
 # release build first would compile every dependency twice; `cargo test`
 # builds the binaries the tests run (sealrun, memfd-bind, sealmount) itself.
 test:
 	scripts/deps.sh
-	$(SH) cargo build --release -p dmz --locked && bash crates/dmz/tests/run.sh "$$BIN_DIR/dmz"
+	$(SH) cargo build --release -p dmz -p exeseal --bin dmz --bin exeseal-probe --locked && \
+	  bash crates/dmz/tests/run.sh --unstripped "$$BIN_DIR/dmz" && \
+	  "$$BIN_DIR/exeseal-probe" dmz-write "$$BIN_DIR/dmz-embedded" && chmod 0755 "$$BIN_DIR/dmz-embedded" && \
+	  bash crates/dmz/tests/run.sh "$$BIN_DIR/dmz-embedded"
 	bash scripts/conformance-check-test.sh
 	$(SH) cargo test --release --workspace --locked
 	bash scripts/install-test.sh

@@ -58,7 +58,7 @@ fn main() {
         println!("cargo:warning=dmz: {line}");
     }
 
-    let elf = std::fs::read(&out)
+    let mut elf = std::fs::read(&out)
         .unwrap_or_else(|e| panic!("dmz shim missing at {}: {e}", out.display()));
     assert!(
         elf.starts_with(b"\x7fELF"),
@@ -66,4 +66,7 @@ fn main() {
         out.display(),
         elf.len()
     );
+    strip_section_headers(&mut elf);
+    std::fs::write(&out, &elf)
+        .unwrap_or_else(|e| panic!("writing the stripped dmz shim to {}: {e}", out.display()));
 }

@@ -12,6 +12,10 @@
 //! with `argv = [program, args...]`; from a shell that is
 //! `bash -c 'exec -a /bin/echo ./dmz hi'`, which prints `hi`.
 //!
+//! It refuses to execute itself: an `argv[0]` that resolves to the shim's own
+//! file (`/proc/self/exe`, as a `#!/proc/self/exe` entrypoint makes it) would
+//! re-execute the shim forever; it fails with ELOOP instead.
+//!
 //! On failure it writes `exec <argv[0]>: <error>\n` to fd 2 and exits 127.
 //! The error text matches Go's `syscall.Errno` strings (as runc-dmz did) so
 //! callers see the same message whether the runtime or the shim failed;
@@ -56,6 +60,8 @@ text file busy\x9a\
 file name too long\xa4\
 too many levels of symbolic links\xa8";
 
+const ELOOP: usize = 40;
+
 fn strerror(errno: usize) -> Option<&'static [u8]> {
     let mut start = 0;
     for (i, &b) in ERRORS.iter().enumerate() {
@@ -95,7 +101,12 @@ fn main(args: sys::Args) -> ! {
     // "no command" (Go's os/exec wording), i.e. `exec : no command`. Linux
     // >= 5.18 substitutes argv = [""] for an empty argv, so this is only
     // reachable on older kernels and not worth bytes for nicer spacing.
+    //
+    // A program that is the shim itself is refused with ELOOP, the errno the
+    // kernel gives for an interpreter chain too deep: see
+    // `Args::program_is_self`.
     let (program, errno) = match args.program() {
+        Some(program) if args.program_is_self() => (program, ELOOP),
         Some(program) => (program, args.exec()),
         None => (&b""[..], 0),
     };

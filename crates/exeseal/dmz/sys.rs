@@ -9,6 +9,7 @@
 
 use core::arch::{asm, global_asm};
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 
 // Another architecture needs its own `_start` and syscall numbers/ABI below.
 // A silent fallback (e.g. linking libc) would quietly give up the tiny, sealed
@@ -24,12 +25,15 @@ mod nr {
     pub const WRITEV: usize = 20;
     pub const EXECVE: usize = 59;
     pub const EXIT_GROUP: usize = 231;
+    pub const STAT: usize = 4;
 }
 #[cfg(target_arch = "aarch64")]
 mod nr {
     pub const WRITEV: usize = 66;
     pub const EXECVE: usize = 221;
     pub const EXIT_GROUP: usize = 94;
+    // aarch64 has no stat(2); newfstatat(AT_FDCWD, path, buf, 0) is the same.
+    pub const NEWFSTATAT: usize = 79;
 }
 
 // x86_64: popping argc leaves rsp 8 bytes off 16-byte alignment, which is
@@ -92,6 +96,36 @@ impl Args {
         }
     }
 
+    /// Whether `argv[0]` names the very file this process runs from (same
+    /// device and inode as `/proc/self/exe`). A container entrypoint that is
+    /// a `#!/proc/self/exe` script gets the kernel to start the shim again as
+    /// its interpreter, with `argv[0] = "/proc/self/exe"`; exec'ing that
+    /// would start the shim again, with the same argv, forever (each round a
+    /// full execve, spinning a CPU while `exec` never returns). The same
+    /// holds for any other name of the shim (`/proc/1/exe` when it is pid 1,
+    /// a `/proc/self/fd/N` link, a symlink to a copy), hence the inode test
+    /// rather than a string compare. If `argv[0]` cannot be stat'ed, the
+    /// execve that follows reports why.
+    pub fn program_is_self(&self) -> bool {
+        let mut program = MaybeUninit::<[u128; 9]>::uninit();
+        let mut own = MaybeUninit::<[u128; 9]>::uninit();
+        // SAFETY: argv[0] is a NUL-terminated string on the initial stack
+        // (with argc == 0 it is the NULL terminator and stat fails with
+        // EFAULT); the buffers are large enough for the kernel's struct stat
+        // (144 bytes on x86_64, 128 on aarch64), and are read only after the
+        // kernel filled them.
+        unsafe {
+            if stat(self.argv.read(), program.as_mut_ptr()) != 0
+                || stat(c"/proc/self/exe".as_ptr().cast(), own.as_mut_ptr()) != 0
+            {
+                return false;
+            }
+            let (program, own) = (program.assume_init_ref(), own.assume_init_ref());
+            // st_dev and st_ino are the first 16 bytes on both architectures.
+            program[0] == own[0]
+        }
+    }
+
     /// `execve(argv[0], argv, envp)`. Returns only on failure, with the errno.
     pub fn exec(&self) -> usize {
         // SAFETY: all three pointers come from the kernel's initial stack and
@@ -149,6 +183,28 @@ pub fn exit(code: usize) -> ! {
         #[cfg(target_arch = "aarch64")]
         asm!("svc 0", in("x8") nr::EXIT_GROUP, in("x0") code, options(noreturn, nostack));
     }
+}
+
+/// stat(2): 0 on success, else minus the errno.
+///
+/// # Safety
+/// `path` must be NUL-terminated (or invalid, for EFAULT) and `buf` valid for
+/// writing a `struct stat`.
+// Out of line: called twice, and inlined twice it costs more bytes.
+#[inline(never)]
+unsafe fn stat(path: *const u8, buf: *mut [u128; 9]) -> isize {
+    let ret: isize;
+    // SAFETY: as the caller vouches; the asm clobbers only what the
+    // kernel's syscall ABI says it clobbers.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        asm!("syscall", inlateout("rax") nr::STAT as isize => ret, in("rdi") path, in("rsi") buf,
+             lateout("rcx") _, lateout("r11") _, options(nostack));
+        #[cfg(target_arch = "aarch64")]
+        asm!("svc 0", in("x8") nr::NEWFSTATAT, inlateout("x0") -100isize => ret, in("x1") path,
+             in("x2") buf, in("x3") 0usize, options(nostack));
+    }
+    ret
 }
 
 /// # Safety

@@ -126,6 +126,44 @@ fn explicit_dmz_refused_when_container_can_ptrace() {
     env.assert_nothing_left(&id);
 }
 
+/// A `#!/proc/self/exe` entrypoint gets the kernel to start the dmz shim
+/// again as its interpreter; the shim refuses to exec itself (it used to
+/// re-exec itself forever, so that `run` never returned). Both `run` and
+/// `exec` end in 127 naming /proc/self/exe, as a failed exec does.
+#[test]
+fn dmz_refuses_an_entrypoint_that_execs_the_shim_itself() {
+    let Some(env) = common::env("dmz_self") else {
+        return;
+    };
+    let bundle = env.bundle("self", &["/self.sh"]);
+    let script = bundle.join("rootfs/self.sh");
+    std::fs::write(&script, "#!/proc/self/exe\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let want = "exec /proc/self/exe: too many levels of symbolic links";
+
+    let id = env.id("run");
+    let out = run_with(&env, "dmz", "", &bundle, &id);
+    assert_eq!(out.code(), 127, "run: {}", out.stderr);
+    assert!(out.stderr.contains(want), "run: {}", out.stderr);
+    assert!(
+        modes_used(&env).iter().any(|m| m == "dmz"),
+        "the run did not go through dmz"
+    );
+    env.assert_nothing_left(&id);
+
+    let id = env.id("exec");
+    env.edit_config(&bundle, |c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "1000"])
+    });
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    let out = env.sealrun(&["--seal", "dmz", "exec", &id, "/self.sh"]);
+    assert_eq!(out.code(), 127, "exec: {}", out.stderr);
+    assert!(out.stderr.contains(want), "exec: {}", out.stderr);
+    env.sealrun(&["delete", "-f", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}
+
 #[test]
 fn explicit_modes_never_fall_back() {
     let Some(env) = common::env("explicit_no_fallback") else {
