@@ -51,6 +51,9 @@ pub struct SealExecutor {
     _gate: Option<Arc<OwnedFd>>,
     /// The process joins a running container (`exec`), not its init.
     tenant: bool,
+    /// The container's seccomp profile, for an exec'd process (see
+    /// `exec_seccomp`): loaded right before the final exec.
+    seccomp: Option<crate::exec_seccomp::InProcess>,
 }
 
 impl SealExecutor {
@@ -82,7 +85,30 @@ impl SealExecutor {
             dmz,
             _gate: gate,
             tenant: false,
+            seccomp: None,
         })
+    }
+
+    /// The container's seccomp profile, which an exec'd process loads itself.
+    pub fn with_exec_seccomp(mut self, seccomp: crate::exec_seccomp::InProcess) -> Self {
+        self.seccomp = Some(seccomp);
+        self
+    }
+
+    /// Moves `fd` where the exec'd process can use it until its final exec
+    /// (above the preserved range, close-on-exec; see the module docs).
+    pub fn place_fd(fd: OwnedFd, preserve_fds: i32) -> std::io::Result<OwnedFd> {
+        place_above_preserved(fd, first_cleaned_fd(preserve_fds))
+    }
+
+    /// Loads the exec'd process's seccomp profile, if it has one: the last
+    /// step before the exec, so that as few syscalls as possible run under
+    /// it here.
+    fn load_seccomp(&self) -> Result<(), ExecutorError> {
+        match &self.seccomp {
+            Some(seccomp) => seccomp.apply().map_err(ExecutorError::Other),
+            None => Ok(()),
+        }
     }
 
     /// For `exec`: a process joining a running container.
@@ -136,6 +162,7 @@ impl Executor for SealExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         apply_console_size(spec)?;
         let Some(dmz) = &self.dmz else {
+            self.load_seccomp()?;
             return DefaultExecutor {}.exec(spec);
         };
         let args = spec
@@ -177,6 +204,7 @@ impl Executor for SealExecutor {
                 "prctl(PR_SET_DUMPABLE, 0) before the dmz exec: {e}"
             ))
         })?;
+        self.load_seccomp()?;
         let err = exeseal::dmz::exec(dmz.as_fd(), &argv, &envp);
         Err(ExecutorError::Execution(
             format!(

@@ -20,7 +20,9 @@
 //!   dropped (runc skips them; libseccomp refuses to add them, and the
 //!   whole profile fails); a profile listing `architectures` gets the
 //!   native one too (libseccomp's filter always covers it under runc;
-//!   libcontainer's load fails without it).
+//!   libcontainer's load fails without it);
+//! - `process.noNewPrivileges: false` is left out (the same meaning), so
+//!   that libcontainer loads seccomp before it drops capabilities.
 //!
 //! The copy is edited as JSON, so fields oci-spec does not know survive.
 
@@ -168,6 +170,17 @@ fn correct(config: &mut Value, id: &str, systemd: bool) -> bool {
             changed |= options.len() != before;
         }
     }
+    // `noNewPrivileges: false` means the same as no value, but
+    // libcontainer's container_init_process tests `is_none()`: with `false`
+    // it loads the seccomp filter only after dropping to the process's
+    // capabilities, where without no_new_privs the kernel refuses it
+    // (EACCES). runc loads it while the init still holds CAP_SYS_ADMIN.
+    if let Some(process) = config.get_mut("process").and_then(Value::as_object_mut) {
+        if process.get("noNewPrivileges") == Some(&Value::Bool(false)) {
+            process.remove("noNewPrivileges");
+            changed = true;
+        }
+    }
     let Some(linux) = config.get_mut("linux").and_then(Value::as_object_mut) else {
         return changed;
     };
@@ -290,6 +303,12 @@ mod tests {
         // The systemd driver keeps libcontainer's own default.
         let mut systemd = json!({"linux": {}});
         assert!(!correct(&mut systemd, "c1", true));
+        // noNewPrivileges: false goes (libcontainer's seccomp order), true stays.
+        let mut nnp = json!({"process": {"noNewPrivileges": false}});
+        assert!(correct(&mut nnp, "c1", true));
+        assert_eq!(nnp["process"], json!({}));
+        let mut nnp = json!({"process": {"noNewPrivileges": true}});
+        assert!(!correct(&mut nnp, "c1", true));
     }
 
     #[test]

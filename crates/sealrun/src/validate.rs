@@ -9,6 +9,12 @@
 //! `vm.*`) would then change the host for everyone; runc refuses it, and so
 //! does sealrun. A key the kernel does not have failed deep in the init as
 //! "open subpath in procfs failed", naming neither key nor errno.
+//!
+//! ## seccomp notify
+//!
+//! See `exec_seccomp::check_profile`: a notify rule on write(2), and an
+//! agent socket that does not exist, are refused in runc's words (libcontainer
+//! says "failed seccomp listener" once the init is half built).
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +36,9 @@ const IPC_KEYS: [&str; 8] = [
 /// Everything below, for the spec of the bundle at `bundle`.
 pub fn check(spec: &Spec, bundle: &Path) -> Result<()> {
     sysctls(spec)?;
+    if let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        crate::exec_seccomp::check_profile(profile)?;
+    }
     bind_mount_types(spec, bundle)
 }
 

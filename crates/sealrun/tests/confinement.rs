@@ -472,3 +472,94 @@ fn device_rules_hold_on_cgroup_v1_and_v2() {
         &probe_devices(&env, "devv2", &as_v2),
     );
 }
+
+/// `status` lines of `pid` (as seen from the host or container) whose name
+/// is one of `keys`.
+fn status_lines(status: &str, keys: &[&str]) -> Vec<String> {
+    status
+        .lines()
+        .filter(|l| keys.iter().any(|k| l.starts_with(&format!("{k}:"))))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An exec'd process is not a child of the container's init and inherits
+/// none of its seccomp filter: it must load the container's profile itself
+/// (libcontainer 0.7.0 gives it none). Without no_new_privs that takes
+/// CAP_SYS_ADMIN, which the container's process does not have here: sealrun
+/// lends it for the load and the exec'd process ends with exactly the
+/// init's capabilities. Checked for both noNewPrivileges values, plus a
+/// non-root user and `--tty`.
+#[test]
+fn exec_gets_the_containers_seccomp_profile() {
+    let Some(env) = common::env("exec_seccomp") else {
+        return;
+    };
+    for nnp in [false, true] {
+        let bundle = env.bundle(&format!("b{nnp}"), &["sleep", "1000"]);
+        env.edit_config(&bundle, |c| {
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+            });
+        });
+        let id = env.id(&format!("c{nnp}"));
+        env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+            .assert_ok();
+        let keys = [
+            "Seccomp",
+            "CapInh",
+            "CapPrm",
+            "CapEff",
+            "CapBnd",
+            "CapAmb",
+            "NoNewPrivs",
+        ];
+        let init = env.sealrun(&["exec", &id, "cat", "/proc/1/status"]);
+        init.assert_ok();
+        let init = status_lines(&init.stdout, &keys);
+        assert!(
+            init.contains(&"Seccomp:\t2".to_owned()),
+            "nnp={nnp}: init {init:?}"
+        );
+
+        for extra in [&[][..], &["-t"][..]] {
+            let mut args = vec!["exec"];
+            args.extend_from_slice(extra);
+            args.extend([id.as_str(), "cat", "/proc/self/status"]);
+            let out = env.sealrun(&args);
+            out.assert_ok();
+            let ours = status_lines(&out.stdout.replace("\r\n", "\n"), &keys);
+            assert_eq!(
+                ours, init,
+                "nnp={nnp} {extra:?}: the exec'd process differs from the init"
+            );
+        }
+        let out = env.sealrun(&["exec", &id, "mkdir", "/made-by-exec"]);
+        assert_ne!(
+            out.code(),
+            0,
+            "nnp={nnp}: mkdir succeeded in an exec'd process"
+        );
+        assert!(
+            out.stderr.contains("Operation not permitted"),
+            "nnp={nnp}: mkdir was not refused by the profile: {}",
+            out.stderr
+        );
+        let out = env.sealrun(&["exec", "-u", "1000", &id, "cat", "/proc/self/status"]);
+        out.assert_ok();
+        let user = status_lines(&out.stdout, &["Seccomp", "CapEff", "CapPrm"]);
+        assert_eq!(
+            user,
+            [
+                "CapPrm:\t0000000000000000",
+                "CapEff:\t0000000000000000",
+                "Seccomp:\t2"
+            ],
+            "nnp={nnp}: user 1000"
+        );
+        env.sealrun(&["delete", "-f", &id]).assert_ok();
+        env.assert_nothing_left(&id);
+    }
+}

@@ -35,13 +35,45 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
     // libcontainer builds a process from the command line without a terminal;
     // with --tty, build the process file ourselves (runc style: the
     // container's own process is the template). A --process file has been
-    // stashed as a regular, complete file already (`stash_process`).
-    let generated = match (&args.process, args.tty) {
-        (None, true) => Some(write_process(
-            &container.root,
-            &tty_process(&container.state.bundle, &args)?,
-        )?),
-        _ => None,
+    // stashed as a regular, complete file already (`stash_process`). With a
+    // seccomp profile, sealrun always writes the file: the process may need
+    // capabilities lent to load the profile (`exec_seccomp`).
+    let spec = super::create::load_spec(&container.state.bundle.join("config.json"))?;
+    let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    if let Some(profile) = profile {
+        crate::exec_seccomp::check_profile(profile)
+            .with_context(|| format!("failed to exec in container {id}"))?;
+    }
+    let (generated, seccomp) = match (profile, &args.process, args.tty) {
+        (Some(_), _, _) => {
+            let mut process = match &args.process {
+                Some(file) => read_process(file)?.0,
+                None => process_from_args(&container.state.bundle, &args)?,
+            };
+            if args.no_new_privs {
+                process.set_no_new_privileges(Some(true));
+            }
+            let planned = crate::exec_seccomp::plan(profile, &mut process, |fd| {
+                SealExecutor::place_fd(fd, args.preserve_fds)
+                    .context("failed to place the seccomp notify channel above the preserved fds")
+            })?;
+            (Some(write_process(&container.root, &process)?), planned)
+        }
+        (None, None, true) => (
+            Some(write_process(
+                &container.root,
+                &process_from_args(&container.state.bundle, &args)?,
+            )?),
+            None,
+        ),
+        _ => (None, None),
+    };
+    let (seccomp, executor) = match seccomp {
+        Some((plan, in_process)) => (
+            plan.serve(&container)?,
+            executor.with_exec_seccomp(in_process),
+        ),
+        None => (None, executor),
     };
     let process_file: Option<&Path> = generated
         .as_ref()
@@ -71,7 +103,7 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         None => (None, None),
     };
     tracing::debug!("nsexec container setup");
-    let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
+    let built = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(executor)
         .with_root_path(&runtime.root)
         .and_then(|b| b.with_pid_file(args.pid_file.as_ref()))
@@ -94,7 +126,14 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
                 .with_process_label(args.process_label.clone())
                 .with_apparmor(args.apparmor.clone())
         })
-        .and_then(|b| b.build())
+        .and_then(|b| b.build());
+    // The agent's error, if it got no fd, is the cause of a failed build.
+    if let Some(seccomp) = seccomp {
+        seccomp
+            .finish()
+            .with_context(|| format!("failed to exec in container {id}"))?;
+    }
+    let pid = built
         .map_err(|e| crate::init_errors::with_cause(e, args.cwd.as_ref().and_then(|c| c.to_str())))
         .with_context(|| format!("failed to exec in container {id}"))?;
     drop(generated);
@@ -211,15 +250,15 @@ impl Drop for TempFile {
     }
 }
 
-/// The process for `exec --tty CMD...`: the container's own process with the
-/// command line options applied and a terminal.
-fn tty_process(bundle: &Path, args: &liboci_cli::Exec) -> Result<Process> {
+/// The process for `exec CMD...` when sealrun writes its file: the
+/// container's own process with the command line options applied.
+fn process_from_args(bundle: &Path, args: &liboci_cli::Exec) -> Result<Process> {
     let config = bundle.join("config.json");
     let spec = super::create::load_spec(&config)?;
     let mut process = spec.process().clone().unwrap_or_default();
 
     process.set_args(Some(args.command.clone()));
-    process.set_terminal(Some(true));
+    process.set_terminal(Some(args.tty));
     let mut env: Vec<String> = process
         .env()
         .clone()
@@ -265,8 +304,10 @@ fn tty_process(bundle: &Path, args: &liboci_cli::Exec) -> Result<Process> {
                 } else {
                     format!("CAP_{c}")
                 };
-                name.parse::<Capability>()
-                    .map_err(|err| anyhow::anyhow!("invalid capability '{c}': {err}"))
+                // The spec's spelling (CAP_...), which is serde's; oci-spec's
+                // FromStr wants the name without the prefix.
+                serde_json::from_value::<Capability>(serde_json::Value::String(name))
+                    .map_err(|_| anyhow::anyhow!("invalid capability '{c}'"))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut caps = process

@@ -1,0 +1,468 @@
+//! The container's seccomp profile for the processes `exec` starts.
+//!
+//! An exec'd process is not a child of the container's init: the runtime
+//! forks it outside and moves it in, so it inherits none of the init's
+//! seccomp filter and must load the profile itself, as runc's exec does.
+//! libcontainer 0.7.0 does not: `TenantContainerBuilder::adapt_spec_for_tenant`
+//! builds the exec'd process's `linux` section without `seccomp`, so every
+//! `exec` (`docker exec`, `kubectl exec`) ran unconfined. sealrun's executor
+//! loads the container's profile instead, in the exec'd process, after
+//! libcontainer has set it up and right before the final exec.
+//!
+//! Without `no_new_privs`, loading a filter takes CAP_SYS_ADMIN, which
+//! the process has already given up by then (libcontainer drops to the
+//! process's capabilities before the executor runs; runc loads the filter
+//! before it drops them). So sealrun lends the process CAP_SYS_ADMIN and
+//! CAP_SETPCAP (in its process file's bounding, effective and permitted
+//! sets only, never inheritable or ambient) and the executor takes them
+//! back: out of the bounding set before the filter is loaded, out of the
+//! effective and permitted sets right after, which is where runc drops
+//! capabilities too. The workload is exec'd with exactly the capabilities
+//! it asked for.
+//!
+//! A profile with `SCMP_ACT_NOTIFY` rules hands its listener fd to the
+//! seccomp agent at `listenerPath`, as runc does: the executor passes it
+//! over a socket pair to sealrun's `exec` process (the agent's socket is a
+//! host path, out of the container's reach), which sends it to the agent
+//! with the process's state and answers whether that worked. The process
+//! waits for that answer before it execs, so no notifying syscall of the
+//! workload can come before the agent has the fd.
+
+use std::collections::HashSet;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use libcontainer::container::Container;
+use libcontainer::oci_spec::runtime::{
+    Capability, ContainerProcessStateBuilder, ContainerState, LinuxCapabilities, LinuxSeccomp,
+    LinuxSeccompAction, Process, StateBuilder,
+};
+use nix::sys::socket::{self, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+
+/// The capabilities lent for the load; dropped from the bounding set in
+/// this order (CAP_SETPCAP, which the drops need, last).
+const LENT: [Capability; 2] = [Capability::SysAdmin, Capability::Setpcap];
+
+/// What the executor does in the exec'd process (cloned into it with the
+/// executor).
+#[derive(Clone)]
+pub struct InProcess {
+    profile: Arc<LinuxSeccomp>,
+    /// The lent capabilities the process must not keep, per set.
+    give_back: Option<GiveBack>,
+    /// The exec'd process's end of the socket pair to sealrun (notify
+    /// profiles only); close-on-exec, above the preserved fds.
+    notify: Option<Arc<OwnedFd>>,
+}
+
+#[derive(Clone, Default)]
+struct GiveBack {
+    bounding: Vec<caps::Capability>,
+    effective: Vec<caps::Capability>,
+    permitted: Vec<caps::Capability>,
+}
+
+/// sealrun's side, kept in the `exec` process.
+pub struct Plan {
+    profile: Arc<LinuxSeccomp>,
+    /// sealrun's end of the socket pair (notify profiles only).
+    notify: Option<OwnedFd>,
+}
+
+/// The container's profile for an exec'd process, if the container has
+/// one. `process` is what libcontainer will run (from the process file
+/// sealrun hands it); when loading the filter will need capabilities the
+/// process lacks, they are lent in it. `place` moves the exec'd process's
+/// socket end where libcontainer's fd cleanup leaves it open.
+pub fn plan(
+    profile: Option<&LinuxSeccomp>,
+    process: &mut Process,
+    place: impl FnOnce(OwnedFd) -> Result<OwnedFd>,
+) -> Result<Option<(Plan, InProcess)>> {
+    let Some(profile) = profile else {
+        return Ok(None);
+    };
+    let profile = Arc::new(profile.clone());
+    let give_back = if process.no_new_privileges() == Some(true) {
+        None
+    } else {
+        lend(process)
+    };
+    let (ours, theirs) = if is_notify(&profile) {
+        let (a, b) = socket::socketpair(
+            socket::AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .context("failed to create the socket pair for the seccomp notify fd")?;
+        (Some(a), Some(Arc::new(place(b)?)))
+    } else {
+        (None, None)
+    };
+    Ok(Some((
+        Plan {
+            profile: profile.clone(),
+            notify: ours,
+        },
+        InProcess {
+            profile,
+            give_back,
+            notify: theirs,
+        },
+    )))
+}
+
+fn is_notify(profile: &LinuxSeccomp) -> bool {
+    profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify)
+}
+
+/// Adds what [`LENT`] the process's effective set lacks to its bounding,
+/// effective and permitted sets; returns what to take back. A process
+/// without a capabilities section keeps all of root's (libcontainer drops
+/// nothing) and needs nothing lent.
+fn lend(process: &mut Process) -> Option<GiveBack> {
+    let mut caps: LinuxCapabilities = process.capabilities().clone()?;
+    let has = |set: &Option<HashSet<Capability>>, c: &Capability| {
+        set.as_ref().is_some_and(|s| s.contains(c))
+    };
+    if has(caps.effective(), &Capability::SysAdmin) {
+        return None;
+    }
+    let mut back = GiveBack::default();
+    for cap in LENT {
+        let ours = to_caps(cap);
+        if !has(caps.bounding(), &cap) {
+            back.bounding.push(ours);
+        }
+        if !has(caps.effective(), &cap) {
+            back.effective.push(ours);
+        }
+        if !has(caps.permitted(), &cap) {
+            back.permitted.push(ours);
+        }
+    }
+    let with = |set: &Option<HashSet<Capability>>| {
+        let mut set = set.clone().unwrap_or_default();
+        set.extend(LENT);
+        Some(set)
+    };
+    let (b, e, p) = (
+        with(caps.bounding()),
+        with(caps.effective()),
+        with(caps.permitted()),
+    );
+    caps.set_bounding(b).set_effective(e).set_permitted(p);
+    process.set_capabilities(Some(caps));
+    Some(back)
+}
+
+fn to_caps(cap: Capability) -> caps::Capability {
+    match cap {
+        Capability::SysAdmin => caps::Capability::CAP_SYS_ADMIN,
+        _ => caps::Capability::CAP_SETPCAP,
+    }
+}
+
+impl InProcess {
+    /// In the exec'd process, before its final exec: gives back the lent
+    /// bounding capabilities, loads the profile, hands a notify fd to
+    /// sealrun and waits for the agent to have it, then gives back the
+    /// lent effective and permitted capabilities.
+    pub fn apply(&self) -> Result<(), String> {
+        let back = self.give_back.clone().unwrap_or_default();
+        for cap in &back.bounding {
+            caps::drop(None, caps::CapSet::Bounding, *cap)
+                .map_err(|e| format!("failed to drop the lent {cap} from the bounding set: {e}"))?;
+        }
+        let notify = libcontainer::seccomp::initialize_seccomp(&self.profile)
+            .map_err(|e| format!("failed to load the container's seccomp profile: {e}"))?;
+        if let Some(fd) = notify {
+            // SAFETY: initialize_seccomp returns the listener fd it created
+            // and gives up ownership of it.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let chan = self
+                .notify
+                .as_ref()
+                .ok_or("seccomp notify fd without a channel to sealrun")?;
+            hand_over(chan.as_raw_fd(), &fd)?;
+        }
+        for (set, caps_) in [
+            (caps::CapSet::Effective, &back.effective),
+            (caps::CapSet::Permitted, &back.permitted),
+        ] {
+            for cap in caps_ {
+                caps::drop(None, set, *cap)
+                    .map_err(|e| format!("failed to drop the lent {cap} ({set:?}): {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends the notify fd to sealrun and waits for its one-byte answer: 1 when
+/// the agent has it.
+fn hand_over(chan: RawFd, fd: &OwnedFd) -> Result<(), String> {
+    let fds = [fd.as_raw_fd()];
+    socket::sendmsg::<()>(
+        chan,
+        &[IoSlice::new(b"seccomp-notify-fd")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| format!("failed to pass the seccomp notify fd to sealrun: {e}"))?;
+    let mut answer = [0u8; 1];
+    match socket::recv(chan, &mut answer, MsgFlags::empty()) {
+        Ok(1) if answer[0] == 1 => Ok(()),
+        Ok(_) => Err("the seccomp agent did not get the notify fd (see sealrun's error)".into()),
+        Err(e) => Err(format!(
+            "failed to hear from sealrun about the seccomp agent: {e}"
+        )),
+    }
+}
+
+impl Plan {
+    /// Starts serving the exec'd process's notify fd, if the profile has
+    /// one, before libcontainer builds the process: libcontainer's
+    /// `TenantContainerBuilder::build` only returns once that process has
+    /// exec'd, and the process waits for the agent before it execs. A thread
+    /// of this process does it, parked in `recvmsg` before `build` forks
+    /// anything (so no fork copies a lock it holds); it forwards the fd to
+    /// the agent with the state of `container` and the sender's pid (its
+    /// SCM_CREDENTIALS, in sealrun's pid namespace) and answers the process.
+    /// Join the handle once `build` returned.
+    pub fn serve(self, container: &Container) -> Result<Option<Serving>> {
+        let Some(chan) = self.notify else {
+            return Ok(None);
+        };
+        socket::setsockopt(&chan, socket::sockopt::PassCred, &true)
+            .context("failed to ask for the exec'd process's credentials (SO_PASSCRED)")?;
+        let state = StateBuilder::default()
+            .version(libcontainer::oci_spec::runtime::VERSION)
+            .id(container.id())
+            .status(ContainerState::Running)
+            .pid(container.pid().map_or(0, |p| p.as_raw()))
+            .bundle(container.bundle().to_path_buf())
+            .annotations(container.state.annotations.clone().unwrap_or_default())
+            .build()?;
+        let profile = self.profile;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("seccomp-notify".into())
+            .spawn(move || {
+                let mut buf = [0u8; 64];
+                let mut iov = [IoSliceMut::new(&mut buf)];
+                let mut space = nix::cmsg_space!([RawFd; 1], libc::ucred);
+                let _ = ready_tx.send(());
+                let msg = socket::recvmsg::<()>(
+                    chan.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut space),
+                    MsgFlags::MSG_CMSG_CLOEXEC,
+                )
+                .context("failed to receive the seccomp notify fd of the exec'd process")?;
+                let (mut received, mut pid) = (None, 0);
+                for cmsg in msg
+                    .cmsgs()
+                    .context("bad control message from the exec'd process")?
+                {
+                    match cmsg {
+                        ControlMessageOwned::ScmRights(fds) => {
+                            for fd in fds {
+                                // SAFETY: SCM_RIGHTS installed these fds in
+                                // this process for us; each is owned once.
+                                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                                received.get_or_insert(fd);
+                            }
+                        }
+                        ControlMessageOwned::ScmCredentials(creds) => pid = creds.pid(),
+                        _ => {}
+                    }
+                }
+                let Some(notify_fd) = received else {
+                    // The process exec'd or died before loading the
+                    // profile: its own error says why.
+                    return Ok(());
+                };
+                let sent = send_to_agent(&profile, state, pid, &notify_fd);
+                let answer = [u8::from(sent.is_ok())];
+                let _ = socket::send(chan.as_raw_fd(), &answer, MsgFlags::empty());
+                sent
+            })
+            .context("failed to start the thread serving the seccomp notify fd")?;
+        // Parked (or about to be) in recvmsg, holding nothing.
+        let _ = ready_rx.recv();
+        Ok(Some(Serving(handle)))
+    }
+}
+
+/// The thread of [`Plan::serve`].
+pub struct Serving(std::thread::JoinHandle<Result<()>>);
+
+impl Serving {
+    /// Waits for the hand-over to end: the agent's answer was given, or the
+    /// process exec'd or died without asking.
+    pub fn finish(self) -> Result<()> {
+        self.0
+            .join()
+            .map_err(|_| anyhow::anyhow!("the thread serving the seccomp notify fd panicked"))?
+    }
+}
+
+/// runc's hand-over: one message on a fresh connection to `listenerPath`,
+/// the container process state as JSON with the fd as SCM_RIGHTS.
+fn send_to_agent(
+    profile: &LinuxSeccomp,
+    state: libcontainer::oci_spec::runtime::State,
+    pid: i32,
+    fd: &OwnedFd,
+) -> Result<()> {
+    let path = profile
+        .listener_path()
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+        .context("the seccomp profile uses SCMP_ACT_NOTIFY but names no listenerPath")?;
+    let process_state = ContainerProcessStateBuilder::default()
+        .version(libcontainer::oci_spec::runtime::VERSION)
+        .fds(vec!["seccompFd".to_owned()])
+        .pid(pid)
+        .metadata(profile.listener_metadata().clone().unwrap_or_default())
+        .state(state)
+        .build()?;
+    let json = serde_json::to_vec(&process_state)?;
+    let agent = connect(path).with_context(|| {
+        format!(
+            "failed to connect with seccomp agent specified in the seccomp profile: dial unix {}",
+            path.display()
+        )
+    })?;
+    let fds = [fd.as_fd().as_raw_fd()];
+    socket::sendmsg::<()>(
+        agent.as_raw_fd(),
+        &[IoSlice::new(&json)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .with_context(|| {
+        format!(
+            "failed to send the seccomp fd to the agent at {}",
+            path.display()
+        )
+    })?;
+    Ok(())
+}
+
+fn connect(path: &Path) -> Result<OwnedFd> {
+    let sock = socket::socket(
+        socket::AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let addr = socket::UnixAddr::new(path)?;
+    socket::connect(sock.as_raw_fd(), &addr)
+        .map_err(|e| anyhow::anyhow!("connect: {}", e.desc().to_lowercase()))?;
+    Ok(sock)
+}
+
+/// Checks a profile before anything is built, in runc's words:
+/// - a `write` rule with SCMP_ACT_NOTIFY is refused: the runtime's process
+///   writes (its sync messages, its log) between loading the filter and
+///   the agent getting the fd, and would wait on itself forever;
+/// - a notify profile whose `listenerPath` does not exist: libcontainer
+///   would only say "failed seccomp listener" once the init is half built.
+///   (Abstract socket names, `@...`, cannot be checked without connecting.)
+pub fn check_profile(profile: &LinuxSeccomp) -> Result<()> {
+    if !is_notify(profile) {
+        return Ok(());
+    }
+    for rule in profile.syscalls().iter().flatten() {
+        if rule.action() == LinuxSeccompAction::ScmpActNotify
+            && rule.names().iter().any(|n| n == "write")
+        {
+            bail!("SCMP_ACT_NOTIFY cannot be used for the write syscall");
+        }
+    }
+    if let Some(path) = profile.listener_path().as_deref() {
+        let abstract_name = path.as_os_str().as_encoded_bytes().first() == Some(&b'@');
+        if !path.as_os_str().is_empty() && !abstract_name {
+            if let Err(err) = std::fs::symlink_metadata(path) {
+                let desc = nix::errno::Errno::from_raw(err.raw_os_error().unwrap_or(0))
+                    .desc()
+                    .to_lowercase();
+                bail!(
+                    "failed to connect with seccomp agent specified in the seccomp profile: \
+                     dial unix {}: connect: {desc}",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libcontainer::oci_spec::runtime::LinuxCapabilitiesBuilder;
+
+    fn process(effective: &[Capability]) -> Process {
+        let set: HashSet<Capability> = effective.iter().copied().collect();
+        let mut p = Process::default();
+        p.set_capabilities(Some(
+            LinuxCapabilitiesBuilder::default()
+                .bounding(set.clone())
+                .effective(set.clone())
+                .permitted(set.clone())
+                .inheritable(set.clone())
+                .ambient(HashSet::new())
+                .build()
+                .unwrap(),
+        ));
+        p
+    }
+
+    #[test]
+    fn lends_only_what_is_missing_and_only_in_three_sets() {
+        let mut p = process(&[Capability::Chown, Capability::Setpcap]);
+        let back = lend(&mut p).unwrap();
+        assert_eq!(back.bounding, [caps::Capability::CAP_SYS_ADMIN]);
+        assert_eq!(back.effective, [caps::Capability::CAP_SYS_ADMIN]);
+        let caps = p.capabilities().clone().unwrap();
+        for set in [caps.bounding(), caps.effective(), caps.permitted()] {
+            assert!(set.as_ref().unwrap().contains(&Capability::SysAdmin));
+        }
+        assert!(!caps
+            .inheritable()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::SysAdmin));
+        assert!(caps.ambient().as_ref().unwrap().is_empty());
+        // Already there, or no capabilities section (all of root's): none.
+        assert!(lend(&mut process(&[Capability::SysAdmin])).is_none());
+        let mut all = Process::default();
+        all.set_capabilities(None);
+        assert!(lend(&mut all).is_none());
+    }
+
+    #[test]
+    fn notify_on_write_is_refused() {
+        let profile: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/x",
+            "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]
+        }))
+        .unwrap();
+        let err = check_profile(&profile).unwrap_err().to_string();
+        assert_eq!(err, "SCMP_ACT_NOTIFY cannot be used for the write syscall");
+    }
+}
