@@ -70,6 +70,19 @@ d_exec_user() {
   d_rm "$c"
 }
 
+# An exec'd process is not a child of the container's init: it must load
+# docker's default seccomp profile itself, and end with the init's
+# capabilities (libcontainer 0.7.0 loaded no profile for it).
+d_exec_seccomp() {
+  local c=e2e-$1-execsc init own
+  d_up "$1" "$c" e2e-busybox sleep 600
+  init=$(dk exec "$c" grep -E '^(Seccomp|Cap(Eff|Prm|Bnd)|NoNewPrivs):' /proc/1/status | tr -s ' \t' ' ')
+  own=$(dk exec "$c" grep -E '^(Seccomp|Cap(Eff|Prm|Bnd)|NoNewPrivs):' /proc/self/status | tr -s ' \t' ' ')
+  echo "$own" | grep '^Seccomp:' | tr '\n' ' '
+  [ "$init" = "$own" ] && echo "as-init" || echo "init=[$init] exec=[$own]"
+  d_rm "$c"
+}
+
 d_top() {
   local c=e2e-$1-top
   d_up "$1" "$c" e2e-busybox sleep 600
@@ -284,6 +297,7 @@ docker_checks() {
   check "docker: exec, output and exit code" "out=42 exit=5" d_exec
   check "docker: exec -t" "/dev/pts/N stdout-is-a-tty" d_exec_tty
   check "docker: exec -u 1000:1000" "uid=1000 gid=1000*" d_exec_user
+  check "docker: exec under the container's seccomp profile" "Seccomp: 2 as-init" d_exec_seccomp
   check "docker: top" "COMMAND sleep 600" d_top
   check "docker: pause, unpause" "paused FROZEN exec-while-paused=1 running THAWED exec-ok" d_pause
   check "docker: stats --no-stream" "pids=1 mem-used=nonzero limit=64MiB" d_stats
