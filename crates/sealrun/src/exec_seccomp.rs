@@ -12,13 +12,7 @@
 //! Without `no_new_privs`, loading a filter takes CAP_SYS_ADMIN, which
 //! the process has already given up by then (libcontainer drops to the
 //! process's capabilities before the executor runs; runc loads the filter
-//! before it drops them). So sealrun lends the process CAP_SYS_ADMIN and
-//! CAP_SETPCAP (in its process file's bounding, effective and permitted
-//! sets only, never inheritable or ambient) and the executor takes them
-//! back: out of the bounding set before the filter is loaded, out of the
-//! effective and permitted sets right after, which is where runc drops
-//! capabilities too. The workload is exec'd with exactly the capabilities
-//! it asked for.
+//! before it drops them): `exec` lends it (see `lend`).
 //!
 //! A profile with `SCMP_ACT_NOTIFY` rules hands its listener fd to the
 //! seccomp agent at `listenerPath`, as runc does: the executor passes it
@@ -28,7 +22,6 @@
 //! waits for that answer before it execs, so no notifying syscall of the
 //! workload can come before the agent has the fd.
 
-use std::collections::HashSet;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -37,32 +30,18 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use libcontainer::container::Container;
 use libcontainer::oci_spec::runtime::{
-    Capability, ContainerProcessStateBuilder, ContainerState, LinuxCapabilities, LinuxSeccomp,
-    LinuxSeccompAction, Process, StateBuilder,
+    ContainerProcessStateBuilder, ContainerState, LinuxSeccomp, LinuxSeccompAction, StateBuilder,
 };
 use nix::sys::socket::{self, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
-
-/// The capabilities lent for the load; dropped from the bounding set in
-/// this order (CAP_SETPCAP, which the drops need, last).
-const LENT: [Capability; 2] = [Capability::SysAdmin, Capability::Setpcap];
 
 /// What the executor does in the exec'd process (cloned into it with the
 /// executor).
 #[derive(Clone)]
 pub struct InProcess {
     profile: Arc<LinuxSeccomp>,
-    /// The lent capabilities the process must not keep, per set.
-    give_back: Option<GiveBack>,
     /// The exec'd process's end of the socket pair to sealrun (notify
     /// profiles only); close-on-exec, above the preserved fds.
     notify: Option<Arc<OwnedFd>>,
-}
-
-#[derive(Clone, Default)]
-struct GiveBack {
-    bounding: Vec<caps::Capability>,
-    effective: Vec<caps::Capability>,
-    permitted: Vec<caps::Capability>,
 }
 
 /// sealrun's side, kept in the `exec` process.
@@ -73,24 +52,16 @@ pub struct Plan {
 }
 
 /// The container's profile for an exec'd process, if the container has
-/// one. `process` is what libcontainer will run (from the process file
-/// sealrun hands it); when loading the filter will need capabilities the
-/// process lacks, they are lent in it. `place` moves the exec'd process's
-/// socket end where libcontainer's fd cleanup leaves it open.
+/// one. `place` moves the exec'd process's socket end where libcontainer's
+/// fd cleanup leaves it open.
 pub fn plan(
     profile: Option<&LinuxSeccomp>,
-    process: &mut Process,
     place: impl FnOnce(OwnedFd) -> Result<OwnedFd>,
 ) -> Result<Option<(Plan, InProcess)>> {
     let Some(profile) = profile else {
         return Ok(None);
     };
     let profile = Arc::new(profile.clone());
-    let give_back = if process.no_new_privileges() == Some(true) {
-        None
-    } else {
-        lend(process)
-    };
     let (ours, theirs) = if is_notify(&profile) {
         let (a, b) = socket::socketpair(
             socket::AddressFamily::Unix,
@@ -110,7 +81,6 @@ pub fn plan(
         },
         InProcess {
             profile,
-            give_back,
             notify: theirs,
         },
     )))
@@ -124,64 +94,10 @@ fn is_notify(profile: &LinuxSeccomp) -> bool {
         .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify)
 }
 
-/// Adds what [`LENT`] the process's effective set lacks to its bounding,
-/// effective and permitted sets; returns what to take back. A process
-/// without a capabilities section keeps all of root's (libcontainer drops
-/// nothing) and needs nothing lent.
-fn lend(process: &mut Process) -> Option<GiveBack> {
-    let mut caps: LinuxCapabilities = process.capabilities().clone()?;
-    let has = |set: &Option<HashSet<Capability>>, c: &Capability| {
-        set.as_ref().is_some_and(|s| s.contains(c))
-    };
-    if has(caps.effective(), &Capability::SysAdmin) {
-        return None;
-    }
-    let mut back = GiveBack::default();
-    for cap in LENT {
-        let ours = to_caps(cap);
-        if !has(caps.bounding(), &cap) {
-            back.bounding.push(ours);
-        }
-        if !has(caps.effective(), &cap) {
-            back.effective.push(ours);
-        }
-        if !has(caps.permitted(), &cap) {
-            back.permitted.push(ours);
-        }
-    }
-    let with = |set: &Option<HashSet<Capability>>| {
-        let mut set = set.clone().unwrap_or_default();
-        set.extend(LENT);
-        Some(set)
-    };
-    let (b, e, p) = (
-        with(caps.bounding()),
-        with(caps.effective()),
-        with(caps.permitted()),
-    );
-    caps.set_bounding(b).set_effective(e).set_permitted(p);
-    process.set_capabilities(Some(caps));
-    Some(back)
-}
-
-fn to_caps(cap: Capability) -> caps::Capability {
-    match cap {
-        Capability::SysAdmin => caps::Capability::CAP_SYS_ADMIN,
-        _ => caps::Capability::CAP_SETPCAP,
-    }
-}
-
 impl InProcess {
-    /// In the exec'd process, before its final exec: gives back the lent
-    /// bounding capabilities, loads the profile, hands a notify fd to
-    /// sealrun and waits for the agent to have it, then gives back the
-    /// lent effective and permitted capabilities.
+    /// In the exec'd process, before its final exec: loads the profile,
+    /// hands a notify fd to sealrun and waits for the agent to have it.
     pub fn apply(&self) -> Result<(), String> {
-        let back = self.give_back.clone().unwrap_or_default();
-        for cap in &back.bounding {
-            caps::drop(None, caps::CapSet::Bounding, *cap)
-                .map_err(|e| format!("failed to drop the lent {cap} from the bounding set: {e}"))?;
-        }
         let notify = libcontainer::seccomp::initialize_seccomp(&self.profile)
             .map_err(|e| format!("failed to load the container's seccomp profile: {e}"))?;
         if let Some(fd) = notify {
@@ -193,15 +109,6 @@ impl InProcess {
                 .as_ref()
                 .ok_or("seccomp notify fd without a channel to sealrun")?;
             hand_over(chan.as_raw_fd(), &fd)?;
-        }
-        for (set, caps_) in [
-            (caps::CapSet::Effective, &back.effective),
-            (caps::CapSet::Permitted, &back.permitted),
-        ] {
-            for cap in caps_ {
-                caps::drop(None, set, *cap)
-                    .map_err(|e| format!("failed to drop the lent {cap} ({set:?}): {e}"))?;
-            }
         }
         Ok(())
     }
@@ -413,46 +320,6 @@ pub fn check_profile(profile: &LinuxSeccomp) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use libcontainer::oci_spec::runtime::LinuxCapabilitiesBuilder;
-
-    fn process(effective: &[Capability]) -> Process {
-        let set: HashSet<Capability> = effective.iter().copied().collect();
-        let mut p = Process::default();
-        p.set_capabilities(Some(
-            LinuxCapabilitiesBuilder::default()
-                .bounding(set.clone())
-                .effective(set.clone())
-                .permitted(set.clone())
-                .inheritable(set.clone())
-                .ambient(HashSet::new())
-                .build()
-                .unwrap(),
-        ));
-        p
-    }
-
-    #[test]
-    fn lends_only_what_is_missing_and_only_in_three_sets() {
-        let mut p = process(&[Capability::Chown, Capability::Setpcap]);
-        let back = lend(&mut p).unwrap();
-        assert_eq!(back.bounding, [caps::Capability::CAP_SYS_ADMIN]);
-        assert_eq!(back.effective, [caps::Capability::CAP_SYS_ADMIN]);
-        let caps = p.capabilities().clone().unwrap();
-        for set in [caps.bounding(), caps.effective(), caps.permitted()] {
-            assert!(set.as_ref().unwrap().contains(&Capability::SysAdmin));
-        }
-        assert!(!caps
-            .inheritable()
-            .as_ref()
-            .unwrap()
-            .contains(&Capability::SysAdmin));
-        assert!(caps.ambient().as_ref().unwrap().is_empty());
-        // Already there, or no capabilities section (all of root's): none.
-        assert!(lend(&mut process(&[Capability::SysAdmin])).is_none());
-        let mut all = Process::default();
-        all.set_capabilities(None);
-        assert!(lend(&mut all).is_none());
-    }
 
     #[test]
     fn notify_on_write_is_refused() {

@@ -54,6 +54,11 @@ pub struct SealExecutor {
     /// The container's seccomp profile, for an exec'd process (see
     /// `exec_seccomp`): loaded right before the final exec.
     seccomp: Option<crate::exec_seccomp::InProcess>,
+    /// Capabilities `exec` lent the process, taken back before the exec
+    /// (see `lend`).
+    lent: Option<crate::lend::GiveBack>,
+    /// The exec'd process's terminal goes to this user (see `lend`).
+    tty_owner: Option<u32>,
 }
 
 impl SealExecutor {
@@ -86,6 +91,8 @@ impl SealExecutor {
             _gate: gate,
             tenant: false,
             seccomp: None,
+            lent: None,
+            tty_owner: None,
         })
     }
 
@@ -101,14 +108,41 @@ impl SealExecutor {
         place_above_preserved(fd, first_cleaned_fd(preserve_fds))
     }
 
-    /// Loads the exec'd process's seccomp profile, if it has one: the last
-    /// step before the exec, so that as few syscalls as possible run under
-    /// it here.
-    fn load_seccomp(&self) -> Result<(), ExecutorError> {
-        match &self.seccomp {
-            Some(seccomp) => seccomp.apply().map_err(ExecutorError::Other),
-            None => Ok(()),
+    /// Capabilities lent to an exec'd process, and what it uses them for
+    /// (its terminal's owner).
+    pub fn with_lent(
+        mut self,
+        lent: Option<crate::lend::GiveBack>,
+        tty_owner: Option<u32>,
+    ) -> Self {
+        self.lent = lent;
+        self.tty_owner = tty_owner;
+        self
+    }
+
+    /// What an exec'd process does last before its exec, in runc's order:
+    /// its terminal to its user, the lent capabilities out of the bounding
+    /// set, the seccomp profile (so that as few syscalls as possible run
+    /// under it here), the lent capabilities out of the other sets.
+    fn before_exec(&self) -> Result<(), ExecutorError> {
+        if let Some(uid) = self.tty_owner {
+            std::os::unix::fs::fchown(std::io::stdin(), Some(uid), None).map_err(|e| {
+                ExecutorError::Other(format!(
+                    "failed to give the terminal (stdin) to uid {uid}: {e}"
+                ))
+            })?;
         }
+        if let Some(lent) = &self.lent {
+            lent.bounding().map_err(ExecutorError::Other)?;
+        }
+        if let Some(seccomp) = &self.seccomp {
+            seccomp.apply().map_err(ExecutorError::Other)?;
+        }
+        if let Some(lent) = &self.lent {
+            lent.effective_and_permitted()
+                .map_err(ExecutorError::Other)?;
+        }
+        Ok(())
     }
 
     /// For `exec`: a process joining a running container.
@@ -162,7 +196,7 @@ impl Executor for SealExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         apply_console_size(spec)?;
         let Some(dmz) = &self.dmz else {
-            self.load_seccomp()?;
+            self.before_exec()?;
             return DefaultExecutor {}.exec(spec);
         };
         let args = spec
@@ -204,7 +238,7 @@ impl Executor for SealExecutor {
                 "prctl(PR_SET_DUMPABLE, 0) before the dmz exec: {e}"
             ))
         })?;
-        self.load_seccomp()?;
+        self.before_exec()?;
         let err = exeseal::dmz::exec(dmz.as_fd(), &argv, &envp);
         Err(ExecutorError::Execution(
             format!(

@@ -13,6 +13,7 @@ mod executor;
 mod help;
 mod hooks;
 mod init_errors;
+mod lend;
 mod logfmt;
 mod logging;
 mod mountns;

@@ -35,45 +35,54 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
     // libcontainer builds a process from the command line without a terminal;
     // with --tty, build the process file ourselves (runc style: the
     // container's own process is the template). A --process file has been
-    // stashed as a regular, complete file already (`stash_process`). With a
-    // seccomp profile, sealrun always writes the file: the process may need
-    // capabilities lent to load the profile (`exec_seccomp`).
+    // stashed as a regular, complete file already (`stash_process`). sealrun
+    // also writes the file when the process needs capabilities lent (see
+    // `lend`): to load the container's seccomp profile (`exec_seccomp`), or
+    // to give a terminal to a user other than root.
     let spec = super::create::load_spec(&container.state.bundle.join("config.json"))?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     if let Some(profile) = profile {
         crate::exec_seccomp::check_profile(profile)
             .with_context(|| format!("failed to exec in container {id}"))?;
     }
-    let (generated, seccomp) = match (profile, &args.process, args.tty) {
-        (Some(_), _, _) => {
-            let mut process = match &args.process {
-                Some(file) => read_process(file)?.0,
-                None => process_from_args(&container.state.bundle, &args)?,
-            };
+    let own_process = match &args.process {
+        Some(file) => {
+            let (process, _) = read_process(file)?;
+            (profile.is_some() || process.terminal() == Some(true)).then_some(process)
+        }
+        None if profile.is_some() || args.tty => {
+            Some(process_from_args(&container.state.bundle, &args)?)
+        }
+        None => None,
+    };
+    let mut executor = executor;
+    let mut seccomp = None;
+    let generated = match own_process {
+        Some(mut process) => {
             if args.no_new_privs {
                 process.set_no_new_privileges(Some(true));
             }
-            let planned = crate::exec_seccomp::plan(profile, &mut process, |fd| {
+            let mut wanted = Vec::new();
+            if profile.is_some() && process.no_new_privileges() != Some(true) {
+                wanted.push(Capability::SysAdmin);
+            }
+            let uid = process.user().uid();
+            let tty_owner = (process.terminal() == Some(true) && uid != 0).then_some(uid);
+            if tty_owner.is_some() {
+                wanted.push(Capability::Chown);
+            }
+            let lent = crate::lend::lend(&mut process, &wanted);
+            executor = executor.with_lent(lent, tty_owner);
+            if let Some((plan, in_process)) = crate::exec_seccomp::plan(profile, |fd| {
                 SealExecutor::place_fd(fd, args.preserve_fds)
                     .context("failed to place the seccomp notify channel above the preserved fds")
-            })?;
-            (Some(write_process(&container.root, &process)?), planned)
+            })? {
+                seccomp = plan.serve(&container)?;
+                executor = executor.with_exec_seccomp(in_process);
+            }
+            Some(write_process(&container.root, &process)?)
         }
-        (None, None, true) => (
-            Some(write_process(
-                &container.root,
-                &process_from_args(&container.state.bundle, &args)?,
-            )?),
-            None,
-        ),
-        _ => (None, None),
-    };
-    let (seccomp, executor) = match seccomp {
-        Some((plan, in_process)) => (
-            plan.serve(&container)?,
-            executor.with_exec_seccomp(in_process),
-        ),
-        None => (None, executor),
+        None => None,
     };
     let process_file: Option<&Path> = generated
         .as_ref()
