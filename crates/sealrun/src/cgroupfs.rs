@@ -149,7 +149,34 @@ impl Plan {
             })?;
             tracing::debug!(dest = %mount.dest.display(), readonly = mount.readonly, hierarchies = self.hierarchies.len(), "cgroup mount rebuilt");
         }
-        self.apply_bfq_weight_devices(spec)
+        self.apply_bfq_weight_devices(spec)?;
+        self.apply_disable_oom_killer(spec)
+    }
+
+    /// `memory.disableOOMKiller`: libcontainer 0.7.0 hands libcgroups
+    /// `disable_oom_killer: false` whatever the spec says
+    /// (`container_intermediate_process`), so sealrun writes cgroup v1's
+    /// `memory.oom_control` itself, as runc does. cgroup v2 has no such
+    /// switch; runc ignores the field there, and so does sealrun.
+    fn apply_disable_oom_killer(&self, spec: &Spec) -> Result<()> {
+        let disable = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.memory().as_ref())
+            .and_then(|m| m.disable_oom_killer())
+            .unwrap_or(false);
+        if !disable || self.v2 {
+            return Ok(());
+        }
+        let file = self
+            .hierarchies
+            .iter()
+            .map(|h| h.host_dir.join("memory.oom_control"))
+            .find(|f| f.exists())
+            .context("disableOOMKiller: the container has no cgroup v1 memory.oom_control")?;
+        fs::write(&file, "1")
+            .with_context(|| format!("failed to write 1 to {} (disableOOMKiller)", file.display()))
     }
 
     /// Per-device I/O weights for the BFQ scheduler. libcgroups 0.7.0

@@ -87,7 +87,7 @@ fn start_reporting(
 
 fn limited(config: &mut Value) {
     config["linux"]["resources"] = json!({
-        "memory": {"limit": MEMORY_LIMIT},
+        "memory": {"limit": MEMORY_LIMIT, "disableOOMKiller": true},
         "pids": {"limit": PIDS_LIMIT},
         "cpu": {"quota": CPU_QUOTA, "period": CPU_PERIOD},
     });
@@ -190,6 +190,14 @@ fn container_cannot_raise_its_own_cgroup_limits() {
     }
     assert!(report.contains("MKDIR refused"), "{report}");
     assert_limits_unchanged(pid);
+    if !cgroup_v2() {
+        // disableOOMKiller, which libcontainer drops, is applied by sealrun.
+        let oom = read_host(pid, "memory", "memory.oom_control");
+        assert!(
+            oom.lines().any(|l| l == "oom_kill_disable 1"),
+            "disableOOMKiller not applied:\n{oom}"
+        );
+    }
 
     // Every mount at /sys/fs/cgroup is read-only, nosuid, nodev, noexec,
     // and binds the container's own cgroup, never a hierarchy's root (the
