@@ -30,6 +30,16 @@ mod init_errors;
 #[path = "../src/logfmt.rs"]
 mod logfmt;
 
+// What the executor does last in an exec'd process (seccomp, lent
+// capabilities); unused by this test's init.
+#[allow(dead_code)]
+#[path = "../src/exec_seccomp.rs"]
+mod exec_seccomp;
+
+#[allow(dead_code)]
+#[path = "../src/lend.rs"]
+mod lend;
+
 mod common;
 
 use std::os::fd::OwnedFd;
