@@ -159,10 +159,7 @@ impl Plan {
     /// `memory.oom_control` itself, as runc does. cgroup v2 has no such
     /// switch; runc ignores the field there, and so does sealrun.
     fn apply_disable_oom_killer(&self, spec: &Spec) -> Result<()> {
-        let disable = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref())
+        let disable = resources(spec)
             .and_then(|r| r.memory().as_ref())
             .and_then(|m| m.disable_oom_killer())
             .unwrap_or(false);
@@ -185,10 +182,7 @@ impl Plan {
     /// `blkio.bfq.weight_device` (v1) or `io.bfq.weight` (v2),
     /// "major:minor weight" per device.
     fn apply_bfq_weight_devices(&self, spec: &Spec) -> Result<()> {
-        let devices = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref())
+        let devices = resources(spec)
             .and_then(|r| r.block_io().as_ref())
             .and_then(|b| b.weight_device().as_ref());
         let Some(devices) = devices else {
@@ -214,6 +208,11 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// The spec's `linux.resources`.
+fn resources(spec: &Spec) -> Option<&libcontainer::oci_spec::runtime::LinuxResources> {
+    spec.linux().as_ref().and_then(|l| l.resources().as_ref())
 }
 
 /// Makes sure the container's cgroup `dir` exists: in hierarchies
