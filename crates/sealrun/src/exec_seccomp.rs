@@ -30,7 +30,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use libcontainer::container::Container;
 use libcontainer::oci_spec::runtime::{
-    ContainerProcessStateBuilder, ContainerState, LinuxSeccomp, LinuxSeccompAction, StateBuilder,
+    ContainerProcessStateBuilder, ContainerState, LinuxSeccomp, LinuxSeccompAction, State,
+    StateBuilder,
 };
 use nix::sys::socket::{self, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
 
@@ -147,11 +148,9 @@ impl Plan {
     /// SCM_CREDENTIALS, in sealrun's pid namespace) and answers the process.
     /// Join the handle once `build` returned.
     pub fn serve(self, container: &Container) -> Result<Option<Serving>> {
-        let Some(chan) = self.notify else {
+        if self.notify.is_none() {
             return Ok(None);
-        };
-        socket::setsockopt(&chan, socket::sockopt::PassCred, &true)
-            .context("failed to ask for the exec'd process's credentials (SO_PASSCRED)")?;
+        }
         let state = StateBuilder::default()
             .version(libcontainer::oci_spec::runtime::VERSION)
             .id(container.id())
@@ -160,6 +159,16 @@ impl Plan {
             .bundle(container.bundle().to_path_buf())
             .annotations(container.state.annotations.clone().unwrap_or_default())
             .build()?;
+        self.serve_state(state)
+    }
+
+    /// [`Self::serve`] with the container's state already made.
+    fn serve_state(self, state: State) -> Result<Option<Serving>> {
+        let Some(chan) = self.notify else {
+            return Ok(None);
+        };
+        socket::setsockopt(&chan, socket::sockopt::PassCred, &true)
+            .context("failed to ask for the exec'd process's credentials (SO_PASSCRED)")?;
         let profile = self.profile;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let handle = std::thread::Builder::new()
@@ -226,12 +235,7 @@ impl Serving {
 
 /// runc's hand-over: one message on a fresh connection to `listenerPath`,
 /// the container process state as JSON with the fd as SCM_RIGHTS.
-fn send_to_agent(
-    profile: &LinuxSeccomp,
-    state: libcontainer::oci_spec::runtime::State,
-    pid: i32,
-    fd: &OwnedFd,
-) -> Result<()> {
+fn send_to_agent(profile: &LinuxSeccomp, state: State, pid: i32, fd: &OwnedFd) -> Result<()> {
     let path = profile
         .listener_path()
         .as_deref()
@@ -320,6 +324,84 @@ pub fn check_profile(profile: &LinuxSeccomp) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn notify_profile(listener: &Path) -> LinuxSeccomp {
+        serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": listener,
+            "listenerMetadata": "meta",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        }))
+        .unwrap()
+    }
+
+    fn state() -> State {
+        StateBuilder::default()
+            .version("1.0.2")
+            .id("c1")
+            .status(ContainerState::Running)
+            .pid(42)
+            .bundle(std::path::PathBuf::from("/b"))
+            .build()
+            .unwrap()
+    }
+
+    /// The hand-over without a container: the process side sends an fd,
+    /// sealrun's thread gives it to the agent with runc's state message
+    /// (the sender's pid from its credentials) and answers; without an
+    /// agent the answer is no, and the error names the socket in runc's
+    /// words.
+    #[test]
+    fn notify_fd_reaches_the_agent_and_the_process_hears_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let agent = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let (ours, theirs) = plan(Some(&notify_profile(&path)), Ok).unwrap().unwrap();
+        let serving = ours.serve_state(state()).unwrap().unwrap();
+        let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+        let chan = theirs.notify.clone().unwrap();
+        let sender = std::thread::spawn(move || hand_over(chan.as_raw_fd(), &fd));
+        let (conn, _) = agent.accept().unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let got_fd = msg
+            .cmsgs()
+            .unwrap()
+            .any(|c| matches!(c, ControlMessageOwned::ScmRights(f) if f.len() == 1));
+        let len = msg.bytes;
+        let json: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        assert!(got_fd, "the agent got no fd");
+        assert_eq!(json["fds"], serde_json::json!(["seccompFd"]));
+        assert_eq!(json["pid"], std::process::id());
+        assert_eq!(json["metadata"], "meta");
+        assert_eq!(json["state"]["id"], "c1");
+        assert_eq!(sender.join().unwrap(), Ok(()));
+        serving.finish().unwrap();
+
+        // No agent any more.
+        drop(agent);
+        std::fs::remove_file(&path).unwrap();
+        let (ours, theirs) = plan(Some(&notify_profile(&path)), Ok).unwrap().unwrap();
+        let serving = ours.serve_state(state()).unwrap().unwrap();
+        let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+        let err = hand_over(theirs.notify.as_ref().unwrap().as_raw_fd(), &fd).unwrap_err();
+        assert!(err.contains("did not get the notify fd"), "{err}");
+        let err = format!("{:#}", serving.finish().unwrap_err());
+        assert!(
+            err.contains(
+                "failed to connect with seccomp agent specified in the seccomp profile: dial unix"
+            ) && err.contains("no such file or directory"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn notify_on_write_is_refused() {
