@@ -40,6 +40,10 @@ use nix::sys::socket::{self, ControlMessage, ControlMessageOwned, MsgFlags, Sock
 #[derive(Clone)]
 pub struct InProcess {
     profile: Arc<LinuxSeccomp>,
+    /// The number of sealrun's end of the socket pair, which the process
+    /// inherited with the clone: closed first, so that the process sees
+    /// end-of-file if sealrun goes away instead of waiting forever.
+    peer: Option<RawFd>,
     /// The exec'd process's end of the socket pair to sealrun (notify
     /// profiles only); close-on-exec, above the preserved fds.
     notify: Option<Arc<OwnedFd>>,
@@ -75,6 +79,7 @@ pub fn plan(
     } else {
         (None, None)
     };
+    let peer = ours.as_ref().map(AsRawFd::as_raw_fd);
     Ok(Some((
         Plan {
             profile: profile.clone(),
@@ -82,6 +87,7 @@ pub fn plan(
         },
         InProcess {
             profile,
+            peer,
             notify: theirs,
         },
     )))
@@ -99,6 +105,10 @@ impl InProcess {
     /// In the exec'd process, before its final exec: loads the profile,
     /// hands a notify fd to sealrun and waits for the agent to have it.
     pub fn apply(&self) -> Result<(), String> {
+        if let Some(peer) = self.peer {
+            // Our inherited copy of sealrun's end; not sealrun's own.
+            let _ = nix::unistd::close(peer);
+        }
         let notify = libcontainer::seccomp::initialize_seccomp(&self.profile)
             .map_err(|e| format!("failed to load the container's seccomp profile: {e}"))?;
         if let Some(fd) = notify {
@@ -167,6 +177,8 @@ impl Plan {
         let Some(chan) = self.notify else {
             return Ok(None);
         };
+        let chan = Arc::new(chan);
+        let ours = chan.clone();
         socket::setsockopt(&chan, socket::sockopt::PassCred, &true)
             .context("failed to ask for the exec'd process's credentials (SO_PASSCRED)")?;
         let profile = self.profile;
@@ -216,20 +228,32 @@ impl Plan {
             .context("failed to start the thread serving the seccomp notify fd")?;
         // Parked (or about to be) in recvmsg, holding nothing.
         let _ = ready_rx.recv();
-        Ok(Some(Serving(handle)))
+        Ok(Some(Serving { handle, chan: ours }))
     }
 }
 
 /// The thread of [`Plan::serve`].
-pub struct Serving(std::thread::JoinHandle<Result<()>>);
+pub struct Serving {
+    handle: std::thread::JoinHandle<Result<()>>,
+    chan: Arc<OwnedFd>,
+}
 
 impl Serving {
     /// Waits for the hand-over to end: the agent's answer was given, or the
     /// process exec'd or died without asking.
     pub fn finish(self) -> Result<()> {
-        self.0
+        self.handle
             .join()
             .map_err(|_| anyhow::anyhow!("the thread serving the seccomp notify fd panicked"))?
+    }
+
+    /// When libcontainer failed to start the process: a process it left
+    /// behind may still hold its end, so the thread is woken (its recvmsg
+    /// sees end-of-file) rather than waited for. Returns the agent's error
+    /// if the hand-over had already failed (the cause of the failure).
+    pub fn abort(self) -> Result<()> {
+        let _ = socket::shutdown(self.chan.as_raw_fd(), socket::Shutdown::Both);
+        self.finish()
     }
 }
 
@@ -272,6 +296,10 @@ fn send_to_agent(profile: &LinuxSeccomp, state: State, pid: i32, fd: &OwnedFd) -
     Ok(())
 }
 
+/// How long an agent may keep sealrun waiting (a connect to a listener
+/// whose backlog is full blocks, bounded by SO_SNDTIMEO on Unix sockets).
+const AGENT_TIMEOUT: nix::sys::time::TimeVal = nix::sys::time::TimeVal::new(10, 0);
+
 fn connect(path: &Path) -> Result<OwnedFd> {
     let sock = socket::socket(
         socket::AddressFamily::Unix,
@@ -279,16 +307,23 @@ fn connect(path: &Path) -> Result<OwnedFd> {
         SockFlag::SOCK_CLOEXEC,
         None,
     )?;
-    let addr = socket::UnixAddr::new(path)?;
+    socket::setsockopt(&sock, socket::sockopt::SendTimeout, &AGENT_TIMEOUT)?;
+    // `@name` is an abstract socket, as runc (Go's net.Dial) reads it.
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => socket::UnixAddr::new_abstract(name)?,
+        None => socket::UnixAddr::new(path)?,
+    };
     socket::connect(sock.as_raw_fd(), &addr)
         .map_err(|e| anyhow::anyhow!("connect: {}", e.desc().to_lowercase()))?;
     Ok(sock)
 }
 
 /// Checks a profile before anything is built, in runc's words:
-/// - a `write` rule with SCMP_ACT_NOTIFY is refused: the runtime's process
-///   writes (its sync messages, its log) between loading the filter and
-///   the agent getting the fd, and would wait on itself forever;
+/// - a SCMP_ACT_NOTIFY rule on `write` (runc's refusal), `sendmsg`,
+///   `recvmsg` or `recvfrom` is refused: the runtime's process makes these
+///   calls (its log, the fd's hand-over and the answer) between loading the
+///   filter and the agent getting the fd, and would wait on itself forever;
 /// - a notify profile whose `listenerPath` does not exist: libcontainer
 ///   would only say "failed seccomp listener" once the init is half built.
 ///   (Abstract socket names, `@...`, cannot be checked without connecting.)
@@ -297,10 +332,17 @@ pub fn check_profile(profile: &LinuxSeccomp) -> Result<()> {
         return Ok(());
     }
     for rule in profile.syscalls().iter().flatten() {
-        if rule.action() == LinuxSeccompAction::ScmpActNotify
-            && rule.names().iter().any(|n| n == "write")
+        if rule.action() != LinuxSeccompAction::ScmpActNotify {
+            continue;
+        }
+        // write: runc's refusal. The others carry the fd to sealrun and the
+        // answer back (here and in libcontainer's init channel).
+        if let Some(name) = rule
+            .names()
+            .iter()
+            .find(|n| ["write", "sendmsg", "recvmsg", "recvfrom"].contains(&n.as_str()))
         {
-            bail!("SCMP_ACT_NOTIFY cannot be used for the write syscall");
+            bail!("SCMP_ACT_NOTIFY cannot be used for the {name} syscall");
         }
     }
     if let Some(path) = profile.listener_path().as_deref() {
@@ -413,5 +455,17 @@ mod tests {
         .unwrap();
         let err = check_profile(&profile).unwrap_err().to_string();
         assert_eq!(err, "SCMP_ACT_NOTIFY cannot be used for the write syscall");
+        // The hand-over's own calls would wait on themselves too.
+        let profile: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/x",
+            "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}]
+        }))
+        .unwrap();
+        let err = check_profile(&profile).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "SCMP_ACT_NOTIFY cannot be used for the sendmsg syscall"
+        );
     }
 }

@@ -343,11 +343,42 @@ fn seccomp_blocks_shim(spec: &Spec) -> Option<String> {
             !allowed
         })
         .collect();
-    (!blocked.is_empty()).then(|| {
-        format!(
+    if !blocked.is_empty() {
+        return Some(format!(
             "the container's seccomp profile does not allow {} unconditionally, which the dmz shim's exec needs",
             blocked.join(" and ")
+        ));
+    }
+    // The shim stats its argv[0] and itself first (it refuses to exec
+    // itself): refused with an errno it goes on, but a profile that kills
+    // or traps the call would end the workload before it starts.
+    let stat = if cfg!(target_arch = "aarch64") {
+        "newfstatat"
+    } else {
+        "stat"
+    };
+    let fatal = |a: LinuxSeccompAction| {
+        matches!(
+            a,
+            LinuxSeccompAction::ScmpActKill
+                | LinuxSeccompAction::ScmpActKillProcess
+                | LinuxSeccompAction::ScmpActKillThread
+                | LinuxSeccompAction::ScmpActTrap
+                | LinuxSeccompAction::ScmpActTrace
+                | LinuxSeccompAction::ScmpActNotify
         )
+    };
+    let naming: Vec<_> = rules
+        .iter()
+        .filter(|r| r.names().iter().any(|n| n == stat))
+        .collect();
+    let killed = if naming.is_empty() {
+        fatal(seccomp.default_action())
+    } else {
+        naming.iter().any(|r| fatal(r.action()))
+    };
+    killed.then(|| {
+        format!("the container's seccomp profile kills or traps {stat}, which the dmz shim calls before its exec")
     })
 }
 
@@ -538,6 +569,15 @@ mod tests {
         assert!(with_seccomp(denied)
             .unwrap()
             .contains("execveat and execve"));
+        // The shim's stat: an errno is fine, a kill is not.
+        let kill_default = serde_json::json!({"defaultAction": "SCMP_ACT_KILL",
+            "syscalls": [rule(&["read", "execve", "execveat"], "SCMP_ACT_ALLOW")]});
+        assert!(with_seccomp(kill_default)
+            .unwrap()
+            .contains("kills or traps"));
+        let kill_with_stat = serde_json::json!({"defaultAction": "SCMP_ACT_KILL",
+            "syscalls": [rule(&["read", "execve", "execveat", "stat", "newfstatat"], "SCMP_ACT_ALLOW")]});
+        assert_eq!(with_seccomp(kill_with_stat), None);
         let conditional = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
             "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_ALLOW",
                           "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]}]});

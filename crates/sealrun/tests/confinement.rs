@@ -197,6 +197,17 @@ fn container_cannot_raise_its_own_cgroup_limits() {
             oom.lines().any(|l| l == "oom_kill_disable 1"),
             "disableOOMKiller not applied:\n{oom}"
         );
+        // And kept by an update of the memory limit (libcgroups rewrites
+        // memory.oom_control with every memory update).
+        let limit = (2 * MEMORY_LIMIT).to_string();
+        env.sealrun(&["update", "--memory", &limit, &id])
+            .assert_ok();
+        assert_eq!(read_host(pid, "memory", "memory.limit_in_bytes"), limit);
+        let oom = read_host(pid, "memory", "memory.oom_control");
+        assert!(
+            oom.lines().any(|l| l == "oom_kill_disable 1"),
+            "update undid disableOOMKiller:\n{oom}"
+        );
     }
 
     // Every mount at /sys/fs/cgroup is read-only, nosuid, nodev, noexec,
@@ -570,4 +581,21 @@ fn exec_gets_the_containers_seccomp_profile() {
         env.sealrun(&["delete", "-f", &id]).assert_ok();
         env.assert_nothing_left(&id);
     }
+    // Without a profile too, `exec CMD` takes the container's process as
+    // its template, as runc's does: noNewPrivileges false stays off (the
+    // prepared config leaves the field out, and oci-spec's default would
+    // turn it on).
+    let bundle = env.bundle("plain", &["sleep", "1000"]);
+    env.edit_config(&bundle, |c| c["process"]["noNewPrivileges"] = json!(false));
+    let id = env.id("plain");
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    let out = env.sealrun(&["exec", &id, "cat", "/proc/self/status"]);
+    out.assert_ok();
+    assert_eq!(
+        status_lines(&out.stdout, &["NoNewPrivs", "Seccomp"]),
+        ["NoNewPrivs:\t0", "Seccomp:\t0"]
+    );
+    env.sealrun(&["delete", "-f", &id]).assert_ok();
+    env.assert_nothing_left(&id);
 }

@@ -32,58 +32,48 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         );
     }
 
-    // libcontainer builds a process from the command line without a terminal;
-    // with --tty, build the process file ourselves (runc style: the
-    // container's own process is the template). A --process file has been
-    // stashed as a regular, complete file already (`stash_process`). sealrun
-    // also writes the file when the process needs capabilities lent (see
-    // `lend`): to load the container's seccomp profile (`exec_seccomp`), or
-    // to give a terminal to a user other than root.
+    // sealrun always hands libcontainer a process file of its own, built as
+    // runc builds it: the container's process is the template for `exec
+    // CMD...` (libcontainer's own command-line process takes no terminal,
+    // root's user and oci-spec's defaults, no_new_privs on, where the
+    // container's process says otherwise). A --process file has been stashed
+    // as a regular, complete file already (`stash_process`). The file also
+    // carries capabilities lent to the process (see `lend`): to load the
+    // container's seccomp profile (`exec_seccomp`), or to give a terminal to
+    // a user other than root.
     let spec = super::create::load_spec(&container.state.bundle.join("config.json"))?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     if let Some(profile) = profile {
         crate::exec_seccomp::check_profile(profile)
             .with_context(|| format!("failed to exec in container {id}"))?;
     }
-    let own_process = match &args.process {
-        Some(file) => {
-            let (process, _) = read_process(file)?;
-            (profile.is_some() || process.terminal() == Some(true)).then_some(process)
-        }
-        None if profile.is_some() || args.tty => {
-            Some(process_from_args(&container.state.bundle, &args)?)
-        }
-        None => None,
+    let mut process = match &args.process {
+        Some(file) => read_process(file)?.0,
+        None => process_from_args(&container.state.bundle, &args)?,
     };
-    let mut executor = executor;
+    if args.no_new_privs {
+        process.set_no_new_privileges(Some(true));
+    }
+    let mut wanted = Vec::new();
+    if profile.is_some() && process.no_new_privileges() != Some(true) {
+        wanted.push(Capability::SysAdmin);
+    }
+    let uid = process.user().uid();
+    let tty_owner = (process.terminal() == Some(true) && uid != 0).then_some(uid);
+    if tty_owner.is_some() {
+        wanted.push(Capability::Chown);
+    }
+    let lent = crate::lend::lend(&mut process, &wanted);
+    let mut executor = executor.with_lent(lent, tty_owner);
     let mut seccomp = None;
-    let generated = match own_process {
-        Some(mut process) => {
-            if args.no_new_privs {
-                process.set_no_new_privileges(Some(true));
-            }
-            let mut wanted = Vec::new();
-            if profile.is_some() && process.no_new_privileges() != Some(true) {
-                wanted.push(Capability::SysAdmin);
-            }
-            let uid = process.user().uid();
-            let tty_owner = (process.terminal() == Some(true) && uid != 0).then_some(uid);
-            if tty_owner.is_some() {
-                wanted.push(Capability::Chown);
-            }
-            let lent = crate::lend::lend(&mut process, &wanted);
-            executor = executor.with_lent(lent, tty_owner);
-            if let Some((plan, in_process)) = crate::exec_seccomp::plan(profile, |fd| {
-                SealExecutor::place_fd(fd, args.preserve_fds)
-                    .context("failed to place the seccomp notify channel above the preserved fds")
-            })? {
-                seccomp = plan.serve(&container)?;
-                executor = executor.with_exec_seccomp(in_process);
-            }
-            Some(write_process(&container.root, &process)?)
-        }
-        None => None,
-    };
+    if let Some((plan, in_process)) = crate::exec_seccomp::plan(profile, |fd| {
+        SealExecutor::place_fd(fd, args.preserve_fds)
+            .context("failed to place the seccomp notify channel above the preserved fds")
+    })? {
+        seccomp = plan.serve(&container)?;
+        executor = executor.with_exec_seccomp(in_process);
+    }
+    let generated = Some(write_process(&container.root, &process)?);
     let process_file: Option<&Path> = generated
         .as_ref()
         .map(|f| f.0.as_path())
@@ -138,9 +128,12 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         .and_then(|b| b.build());
     // The agent's error, if it got no fd, is the cause of a failed build.
     if let Some(seccomp) = seccomp {
-        seccomp
-            .finish()
-            .with_context(|| format!("failed to exec in container {id}"))?;
+        let served = if built.is_ok() {
+            seccomp.finish()
+        } else {
+            seccomp.abort()
+        };
+        served.with_context(|| format!("failed to exec in container {id}"))?;
     }
     let pid = built
         .map_err(|e| crate::init_errors::with_cause(e, args.cwd.as_ref().and_then(|c| c.to_str())))
@@ -333,6 +326,12 @@ fn process_from_args(bundle: &Path, args: &liboci_cli::Exec) -> Result<Process> 
             add(caps.effective().as_ref()),
             add(caps.permitted().as_ref()),
         );
+        // As runc's exec: ambient only where the spec set inheritable bits
+        // (the kernel allows no ambient capability outside inheritable).
+        if caps.inheritable().is_some() {
+            let ambient = add(caps.ambient().as_ref());
+            caps.set_ambient(ambient);
+        }
         caps.set_bounding(bounding)
             .set_effective(effective)
             .set_permitted(permitted);

@@ -104,11 +104,25 @@ pub fn update(runtime: &Runtime, args: Update) -> Result<()> {
         None => from_options(&args)?,
     };
     let manager = super::cgroup_manager(&container)?;
+    // libcgroups rewrites cgroup v1's memory.oom_control with every memory
+    // update: keep what the spec asked for (create applied it, cgroupfs).
+    let disable_oom_killer = super::create::load_spec(&container.bundle().join("config.json"))
+        .ok()
+        .and_then(|spec| {
+            spec.linux()
+                .as_ref()?
+                .resources()
+                .as_ref()?
+                .memory()
+                .as_ref()?
+                .disable_oom_killer()
+        })
+        .unwrap_or(false);
     let apply = |resources: &LinuxResources| {
         manager
             .apply(&ControllerOpt {
                 resources,
-                disable_oom_killer: false,
+                disable_oom_killer,
                 oom_score_adj: None,
                 // Leave a paused container paused.
                 freezer_state: None,
