@@ -311,6 +311,17 @@ pub fn ptrace_reason(spec: &Spec) -> Option<String> {
         })
 }
 
+/// The profile's rules that name `call`.
+fn naming<'r>(
+    rules: &'r [libcontainer::oci_spec::runtime::LinuxSyscall],
+    call: &str,
+) -> Vec<&'r libcontainer::oci_spec::runtime::LinuxSyscall> {
+    rules
+        .iter()
+        .filter(|r| r.names().iter().any(|n| n == call))
+        .collect()
+}
+
 /// With dmz the workload's seccomp filter is already in place for two execs:
 /// ours of the sealed shim (execveat) and the shim's of the program
 /// (execve). Unless the profile lets both through unconditionally, dmz
@@ -327,10 +338,7 @@ fn seccomp_blocks_shim(spec: &Spec) -> Option<String> {
     let blocked: Vec<&str> = ["execveat", "execve"]
         .into_iter()
         .filter(|call| {
-            let naming: Vec<_> = rules
-                .iter()
-                .filter(|r| r.names().iter().any(|n| n == call))
-                .collect();
+            let naming = naming(rules, call);
             let allowed = if naming.is_empty() {
                 allows(seccomp.default_action())
             } else {
@@ -368,10 +376,7 @@ fn seccomp_blocks_shim(spec: &Spec) -> Option<String> {
                 | LinuxSeccompAction::ScmpActNotify
         )
     };
-    let naming: Vec<_> = rules
-        .iter()
-        .filter(|r| r.names().iter().any(|n| n == stat))
-        .collect();
+    let naming = naming(rules, stat);
     let killed = if naming.is_empty() {
         fatal(seccomp.default_action())
     } else {
