@@ -67,7 +67,7 @@ pub fn plan(
         return Ok(None);
     };
     let profile = Arc::new(profile.clone());
-    let (ours, theirs) = if is_notify(&profile) {
+    let (ours, theirs) = if libcontainer::seccomp::is_notify(&profile) {
         let (a, b) = socket::socketpair(
             socket::AddressFamily::Unix,
             SockType::SeqPacket,
@@ -91,14 +91,6 @@ pub fn plan(
             notify: theirs,
         },
     )))
-}
-
-fn is_notify(profile: &LinuxSeccomp) -> bool {
-    profile
-        .syscalls()
-        .iter()
-        .flatten()
-        .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify)
 }
 
 impl InProcess {
@@ -328,7 +320,7 @@ fn connect(path: &Path) -> Result<OwnedFd> {
 ///   would only say "failed seccomp listener" once the init is half built.
 ///   (Abstract socket names, `@...`, cannot be checked without connecting.)
 pub fn check_profile(profile: &LinuxSeccomp) -> Result<()> {
-    if !is_notify(profile) {
+    if !libcontainer::seccomp::is_notify(profile) {
         return Ok(());
     }
     for rule in profile.syscalls().iter().flatten() {

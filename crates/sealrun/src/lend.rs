@@ -19,6 +19,7 @@
 
 use std::collections::HashSet;
 
+use libcontainer::capabilities::CapabilityExt;
 use libcontainer::oci_spec::runtime::{Capability, Process};
 
 /// What the executor takes back, per set; bounding in drop order.
@@ -56,7 +57,7 @@ pub fn lend(process: &mut Process, wanted: &[Capability]) -> Option<GiveBack> {
     lent.sort_by_key(|c| *c == Capability::Setpcap);
     let mut back = GiveBack::default();
     for cap in &lent {
-        let ours = to_caps(*cap);
+        let ours = cap.to_cap();
         if !has(caps.bounding(), cap) {
             back.bounding.push(ours);
         }
@@ -80,15 +81,6 @@ pub fn lend(process: &mut Process, wanted: &[Capability]) -> Option<GiveBack> {
     caps.set_bounding(b).set_effective(e).set_permitted(p);
     process.set_capabilities(Some(caps));
     Some(back)
-}
-
-/// The `caps` crate's name for a capability (both spell it CAP_...).
-fn to_caps(cap: Capability) -> caps::Capability {
-    let name = serde_json::to_value(cap)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    name.parse().unwrap_or(caps::Capability::CAP_SETPCAP)
 }
 
 impl GiveBack {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::{Capability, LinuxCapabilities, Process};
+use libcontainer::oci_spec::runtime::{Capability, Process, Spec};
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::console::{ConsoleSocket, Relay};
@@ -49,7 +49,7 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
     }
     let mut process = match &args.process {
         Some(file) => read_process(file)?.0,
-        None => process_from_args(&container.state.bundle, &args)?,
+        None => process_from_args(&spec, &args)?,
     };
     if args.no_new_privs {
         process.set_no_new_privileges(Some(true));
@@ -65,23 +65,20 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
     }
     let lent = crate::lend::lend(&mut process, &wanted);
     let mut executor = executor.with_lent(lent, tty_owner);
-    let mut seccomp = None;
+    let mut seccomp_plan = None;
     if let Some((plan, in_process)) = crate::exec_seccomp::plan(profile, |fd| {
         SealExecutor::place_fd(fd, args.preserve_fds)
             .context("failed to place the seccomp notify channel above the preserved fds")
     })? {
-        seccomp = plan.serve(&container)?;
+        seccomp_plan = Some(plan);
         executor = executor.with_exec_seccomp(in_process);
     }
-    let generated = Some(write_process(&container.root, &process)?);
-    let process_file: Option<&Path> = generated
-        .as_ref()
-        .map(|f| f.0.as_path())
-        .or(args.process.as_deref());
+    let process_file = write_process(&container.root, &process)?;
 
     // A foreground process with a terminal: sealrun is its console socket
     // (libcontainer 0.7 hands a terminal out only through one).
-    let console = if !args.detach && args.console_socket.is_none() && wants_terminal(&args)? {
+    let terminal = process.terminal() == Some(true);
+    let console = if !args.detach && args.console_socket.is_none() && terminal {
         Some(ConsoleSocket::new(&runtime.root)?)
     } else {
         None
@@ -97,9 +94,11 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         crate::dmz_gate::record_grant(&container, &args)?;
     }
 
-    let (user, group) = match args.user {
-        Some((uid, gid)) => (Some(uid), gid),
-        None => (None, None),
+    // Last before libcontainer forks: the thread that forwards a seccomp
+    // notify fd (see `exec_seccomp`).
+    let seccomp = match seccomp_plan {
+        Some(plan) => plan.serve(&container)?,
+        None => None,
     };
     tracing::debug!("nsexec container setup");
     let built = ContainerBuilder::new(id.clone(), SyscallType::default())
@@ -111,19 +110,12 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
                 .with_preserved_fds(args.preserve_fds)
                 .as_tenant()
                 .with_detach(args.detach || console.is_some())
-                .with_cwd(args.cwd.as_ref())
-                .with_env(args.env.iter().cloned().collect())
-                .with_process(process_file)
-                .with_no_new_privs(args.no_new_privs)
-                .with_container_args(args.command.clone())
-                .with_additional_gids(args.additional_gids.clone())
-                .with_user(user)
-                .with_group(group)
-                .with_capabilities(args.cap.clone())
+                // Everything about the process is in the file: given one,
+                // libcontainer takes no command-line option for it.
+                .with_process(Some(process_file.0.as_path()))
                 .with_ignore_paused(args.ignore_paused)
                 .with_sub_cgroup(args.cgroup.clone())
                 .with_process_label(args.process_label.clone())
-                .with_apparmor(args.apparmor.clone())
         })
         .and_then(|b| b.build());
     // The agent's error, if it got no fd, is the cause of a failed build.
@@ -136,9 +128,9 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         served.with_context(|| format!("failed to exec in container {id}"))?;
     }
     let pid = built
-        .map_err(|e| crate::init_errors::with_cause(e, args.cwd.as_ref().and_then(|c| c.to_str())))
+        .map_err(|e| crate::init_errors::with_cause(e, process.cwd().to_str()))
         .with_context(|| format!("failed to exec in container {id}"))?;
-    drop(generated);
+    drop(process_file);
 
     if args.detach {
         return Ok(0);
@@ -160,14 +152,6 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         relay.finish();
     }
     status.with_context(|| format!("failed to wait for the exec'd process {pid} in container {id}"))
-}
-
-/// Whether the process to exec asks for a terminal.
-fn wants_terminal(args: &liboci_cli::Exec) -> Result<bool> {
-    let Some(file) = &args.process else {
-        return Ok(args.tty);
-    };
-    Ok(read_process(file)?.0.terminal().unwrap_or(false))
 }
 
 /// Reads an `exec --process` file, and whether it had to be completed:
@@ -252,11 +236,9 @@ impl Drop for TempFile {
     }
 }
 
-/// The process for `exec CMD...` when sealrun writes its file: the
-/// container's own process with the command line options applied.
-fn process_from_args(bundle: &Path, args: &liboci_cli::Exec) -> Result<Process> {
-    let config = bundle.join("config.json");
-    let spec = super::create::load_spec(&config)?;
+/// The process for `exec CMD...`: the container's own process (of `spec`,
+/// its config) with the command line options applied.
+fn process_from_args(spec: &Spec, args: &liboci_cli::Exec) -> Result<Process> {
     let mut process = spec.process().clone().unwrap_or_default();
 
     process.set_args(Some(args.command.clone()));
@@ -315,7 +297,7 @@ fn process_from_args(bundle: &Path, args: &liboci_cli::Exec) -> Result<Process> 
         let mut caps = process
             .capabilities()
             .clone()
-            .unwrap_or_else(LinuxCapabilities::default);
+            .unwrap_or_default();
         let add = |set: Option<&std::collections::HashSet<Capability>>| {
             let mut set = set.cloned().unwrap_or_default();
             set.extend(added.iter().copied());
