@@ -488,6 +488,9 @@ impl Sealer {
         let token = raw_token.as_deref().and_then(detect::Token::decode);
         if let Some(p) = detect::self_exe_protection(token.as_ref()).map_err(Error::SelfExe)? {
             if self.accepts(&p) {
+                if raw_token.is_some() {
+                    restore_comm();
+                }
                 tracing::debug!(
                     mode = p.name(),
                     bytes_copied = p.bytes_copied(),
@@ -505,6 +508,25 @@ impl Sealer {
         }
         let sealed = self.seal_self_exe()?;
         Err(reexec(&sealed))
+    }
+}
+
+/// After a re-exec from a handle the kernel names the process after the
+/// handle's file (`#2` for an O_TMPFILE copy, `memfd:exeseal:…`), so `ps`,
+/// `pgrep sealrun` and `pkill` would no longer find it: take back the name
+/// it was started under (the base name of argv[0], as execve(2) gave it).
+fn restore_comm() {
+    let Some(arg0) = std::env::args_os().next() else {
+        return;
+    };
+    let base = Path::new(&arg0).file_name().unwrap_or(arg0.as_os_str());
+    // The kernel keeps 15 bytes and would cut there itself.
+    let name: Vec<u8> = base.as_bytes().iter().copied().take(15).collect();
+    let Ok(name) = CString::new(name) else {
+        return;
+    };
+    if let Err(e) = sys::set_comm(&name) {
+        tracing::debug!("{e}: keeping the name the re-exec gave");
     }
 }
 

@@ -258,6 +258,73 @@ pub fn sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<CopyStep> {
     }
 }
 
+/// A read-only, private mapping of a whole file, unmapped on drop.
+pub struct Mapped {
+    addr: *mut std::ffi::c_void,
+    len: usize,
+}
+
+impl Mapped {
+    /// `mmap(PROT_READ, MAP_PRIVATE | MAP_POPULATE)` of the first `len`
+    /// bytes of `fd` (`len` > 0): the pages are mapped before it returns, so
+    /// a copy from it does not fault page by page.
+    pub fn file(fd: BorrowedFd<'_>, len: usize) -> Result<Self> {
+        // SAFETY: a fresh mapping chosen by the kernel (null hint) cannot
+        // alias memory Rust knows about; it is only read through `bytes`,
+        // which borrows `self`, and unmapped once, in drop.
+        let addr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                rustix::mm::ProtFlags::READ,
+                rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::POPULATE,
+                fd,
+                0,
+            )
+        }
+        .map_err(|e| {
+            SysError::new(
+                format!("mmap of {len} bytes (read-only, populated)"),
+                fd_name(fd),
+                e,
+            )
+        })?;
+        Ok(Self { addr, len })
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `addr` maps `len` readable bytes for as long as `self`
+        // lives. The file under a private mapping may still change (the
+        // bytes are then whatever the kernel shows), which a size and
+        // identity check of the copy's caller covers, as for read(2).
+        unsafe { std::slice::from_raw_parts(self.addr.cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `file`, unmapped exactly once; no
+        // borrow of `bytes` outlives `self`.
+        if let Err(e) = unsafe { rustix::mm::munmap(self.addr, self.len) } {
+            tracing::warn!("munmap of {} bytes: {e}", self.len);
+        }
+    }
+}
+
+/// ftruncate(2): set `fd`'s size to `len`.
+pub fn set_len(fd: BorrowedFd<'_>, len: u64) -> Result<()> {
+    rfs::ftruncate(fd, len)
+        .map_err(|e| SysError::new(format!("ftruncate to {len} bytes"), fd_name(fd), e))
+}
+
+/// prctl(PR_SET_NAME): the thread's name in /proc/<pid>/comm, `ps` and
+/// `pkill` (the kernel keeps 15 bytes).
+pub fn set_comm(name: &CStr) -> Result<()> {
+    rustix::thread::set_name(name)
+        .map_err(|e| SysError::new("prctl(PR_SET_NAME)", name.to_string_lossy(), e))
+}
+
 /// One read(2) into `buf`, retried on EINTR; 0 is end of file.
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
     loop {

@@ -185,6 +185,12 @@ mod tests {
                 Some(SealMode::Hardened),
             ),
             ("run ctr", Some("memfd"), Some(SealMode::Memfd)),
+            (
+                "--seal hugetmpfs create ctr",
+                None,
+                Some(SealMode::Hugetmpfs),
+            ),
+            ("run ctr", Some("hardened"), Some(SealMode::Hardened)),
             ("run ctr", Some("overlayfs"), Some(SealMode::Overlayfs)),
             ("--seal=auto -s exec ctr true", None, Some(SealMode::Auto)),
             (
@@ -222,12 +228,18 @@ mod tests {
             let got = seal_mode(&args(line), env.map(OsStr::new));
             assert_eq!(got, *want, "{line:?} env {env:?}");
             // The entry point's parser (sys::entry) is stricter still: it
-            // takes a line only where this one gives a zero-copy mode.
-            if crate::sys::entry::tests::takes(line, *env) {
-                assert!(
+            // takes a line only where this one gives the mode it seals for.
+            use crate::sys::entry::{tests::plan, Plan};
+            match plan(line, *env) {
+                Some(Plan::Overlay) => assert!(
                     matches!(got, Some(SealMode::Auto | SealMode::Overlayfs)),
-                    "entry point took {line:?} env {env:?}, early parse says {got:?}"
-                );
+                    "entry point took {line:?} env {env:?} for the overlay, early parse says {got:?}"
+                ),
+                Some(Plan::HugeCopy) => assert!(
+                    matches!(got, Some(SealMode::Hugetmpfs | SealMode::Hardened)),
+                    "entry point took {line:?} env {env:?} for a private copy, early parse says {got:?}"
+                ),
+                None => {}
             }
             if let Some(mode) = got {
                 // clap reads SEALRUN_SEAL from the real environment; compare

@@ -301,10 +301,32 @@ fn plain_lines_seal_at_the_entry_point_others_after_libc_start() {
     run("overlayfs", &env.id("knob"), Some("fd-shared"));
     assert_eq!(at_entry(), base + 2, "declined: exeseal knob set");
     run("memfd", &env.id("memfd"), None);
-    assert_eq!(at_entry(), base + 2, "declined: not a zero-copy mode");
+    assert_eq!(at_entry(), base + 2, "declined: memfd is the normal path's");
+    // The private-copy modes whose first choice is the huge-page copy.
+    run("hugetmpfs", &env.id("huge"), None);
+    assert_eq!(at_entry(), base + 3, "plain hugetmpfs line");
+    run("hardened", &env.id("hardened"), None);
+    assert_eq!(at_entry(), base + 4, "plain hardened line");
     assert_eq!(
         modes_used(&env),
-        ["overlayfs", "overlayfs", "overlayfs", "overlayfs", "memfd"]
+        [
+            "overlayfs",
+            "overlayfs",
+            "overlayfs",
+            "overlayfs",
+            "memfd",
+            "hugetmpfs",
+            "hugetmpfs"
+        ]
+    );
+    // The whole binary, as exeseal's own copy reports it.
+    let size = std::fs::metadata(&env.bin).unwrap().len();
+    let log = std::fs::read_to_string(&env.log).unwrap_or_default();
+    assert_eq!(
+        log.matches(&format!("using hugetmpfs ({size} bytes copied)"))
+            .count(),
+        2,
+        "copies of the whole {size}-byte binary"
     );
     // A runtime installed on tmpfs is not a sealed memfd: sealed the same way.
     match tmpfs_copy(&env) {
@@ -315,7 +337,7 @@ fn plain_lines_seal_at_the_entry_point_others_after_libc_start() {
                 .arg(&bundle)
                 .arg(env.id("tmpfs"));
             env.output(cmd).assert_ok();
-            assert_eq!(at_entry(), base + 3, "binary on tmpfs");
+            assert_eq!(at_entry(), base + 5, "binary on tmpfs");
         }
         None => eprintln!("SKIPPED tmpfs part: /dev/shm is not an exec-capable tmpfs here"),
     }
@@ -347,4 +369,46 @@ fn tmpfs_copy(env: &common::TestEnv) -> Option<(tempfile::TempDir, std::path::Pa
     let bin = dir.path().join("sealrun");
     std::fs::copy(&env.bin, &bin).ok()?;
     Some((dir, bin))
+}
+
+/// After a re-exec from a handle the kernel names the process after the
+/// handle (`#2` for an O_TMPFILE copy, `memfd:exeseal:…`); sealrun takes its
+/// own name back so `ps`, `pgrep sealrun` and `pkill` still find it. The
+/// poststart hook's parent is the running sealrun.
+#[test]
+fn sealed_runtime_keeps_its_process_name() {
+    let Some(env) = common::env("comm") else {
+        return;
+    };
+    let bundle = env.bundle("b", &["true"]);
+    let report = env.dir.path().join("comm");
+    env.edit_config(&bundle, |config| {
+        config["hooks"]["poststart"] = serde_json::json!([{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat /proc/$PPID/comm >> {}", report.display())],
+        }]);
+    });
+    let name = env.bin.file_name().unwrap().to_string_lossy().into_owned();
+    let modes = [
+        "none",
+        "overlayfs",
+        "hugetmpfs",
+        "memfd",
+        "tmpfile",
+        "hardened",
+    ];
+    for (i, seal) in modes.iter().enumerate() {
+        let mut cmd = env.command();
+        cmd.args(["--seal", seal, "run", "--bundle"])
+            .arg(&bundle)
+            .arg(env.id(&format!("c{i}")));
+        env.output(cmd).assert_ok();
+    }
+    let names = std::fs::read_to_string(&report).unwrap();
+    let names: Vec<&str> = names.lines().collect();
+    assert_eq!(
+        names,
+        vec![name.as_str(); modes.len()],
+        "process names for {modes:?}"
+    );
 }

@@ -294,10 +294,7 @@ fn process_from_args(spec: &Spec, args: &liboci_cli::Exec) -> Result<Process> {
                     .map_err(|_| anyhow::anyhow!("invalid capability '{c}'"))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut caps = process
-            .capabilities()
-            .clone()
-            .unwrap_or_default();
+        let mut caps = process.capabilities().clone().unwrap_or_default();
         let add = |set: Option<&std::collections::HashSet<Capability>>| {
             let mut set = set.cloned().unwrap_or_default();
             set.extend(added.iter().copied());

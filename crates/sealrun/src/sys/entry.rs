@@ -32,6 +32,13 @@
 //! start, and `plain_lines_seal_at_the_entry_point_others_after_libc_start`
 //! (tests/seal_modes.rs) fails unless this path really sealed.
 //!
+//! The private-copy modes (`hugetmpfs`, and `hardened`, whose first choice
+//! it is) take the same shortcut with exeseal's huge-page copy: a detached
+//! tmpfs of our own, the binary written in whole huge pages, the mount made
+//! read-only before the re-exec. Their first image pays glibc's start-up
+//! too, and on a virtual machine that includes ~0.45 ms of trapping CPUID
+//! instructions (glibc's cache-size probe, perf here), per start.
+//!
 //! Only x86_64 has the entry stub; elsewhere sealrun starts normally.
 
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -95,23 +102,34 @@ pub enum Decline {
     Exe,
     Dummy,
     Mount,
+    Copy,
     Exec,
 }
 
-/// The seal mode of a command line, if this path takes it (`overlayfs` or
-/// `auto`, stated or by default). Stricter than `early::seal_mode`: it may
-/// decline lines that one takes, never take a line differently.
+/// How a command line this path takes is sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// `overlayfs` or `auto`: the zero-copy overlay.
+    Overlay,
+    /// `hugetmpfs` or `hardened`: a private copy in huge pages.
+    HugeCopy,
+}
+
+/// How to seal a command line, if this path takes it (`overlayfs` or
+/// `auto`, stated or by default; `hugetmpfs` or `hardened`). Stricter than
+/// `early::seal_mode`: it may decline lines that one takes, never take a
+/// line differently.
 ///
 /// # Safety
 /// `argv` is a NULL-terminated array of NUL-terminated strings; `seal_env`
 /// is null or a NUL-terminated string.
-pub unsafe fn takes_line(argv: *const *const u8, seal_env: *const u8) -> bool {
+pub unsafe fn takes_line(argv: *const *const u8, seal_env: *const u8) -> Option<Plan> {
     let mut seal: *const u8 = core::ptr::null();
     let mut i = 1;
     loop {
         let arg = *argv.add(i);
         if arg.is_null() || !is_ascii(arg) {
-            return false; // early.rs bails on non-UTF-8: never take more
+            return None; // early.rs bails on non-UTF-8: never take more
         }
         i += 1;
         if let Some(v) = after(arg, b"--seal=") {
@@ -119,7 +137,7 @@ pub unsafe fn takes_line(argv: *const *const u8, seal_env: *const u8) -> bool {
         } else if eq(arg, b"--seal") {
             seal = *argv.add(i);
             if seal.is_null() || !is_ascii(seal) {
-                return false;
+                return None;
             }
             i += 1;
         } else if after(arg, b"--root=").is_some()
@@ -137,13 +155,13 @@ pub unsafe fn takes_line(argv: *const *const u8, seal_env: *const u8) -> bool {
         {
             let value = *argv.add(i);
             if value.is_null() || !is_ascii(value) {
-                return false;
+                return None;
             }
             i += 1;
         } else if eq(arg, b"run") || eq(arg, b"create") || eq(arg, b"exec") {
             break;
         } else {
-            return false;
+            return None;
         }
     }
     // After the subcommand: a later --seal or a help/version word is clap's.
@@ -159,13 +177,19 @@ pub unsafe fn takes_line(argv: *const *const u8, seal_env: *const u8) -> bool {
             || eq(arg, b"-V")
             || eq(arg, b"--version")
         {
-            return false;
+            return None;
         }
     }
     if seal.is_null() {
         seal = seal_env;
     }
-    seal.is_null() || eq(seal, b"auto") || eq(seal, b"overlayfs")
+    if seal.is_null() || eq(seal, b"auto") || eq(seal, b"overlayfs") {
+        Some(Plan::Overlay)
+    } else if eq(seal, b"hugetmpfs") || eq(seal, b"hardened") {
+        Some(Plan::HugeCopy)
+    } else {
+        None
+    }
 }
 
 unsafe fn seal_and_reexec(
@@ -177,9 +201,7 @@ unsafe fn seal_and_reexec(
     let mut env: [MaybeUninit<*const u8>; MAX_ENV + 3] =
         [const { MaybeUninit::uninit() }; MAX_ENV + 3];
     let (n, seal_env) = scan_env(envp, env.as_mut_ptr() as *mut *const u8)?;
-    if !takes_line(argv, seal_env) {
-        return Err(Decline::Line);
-    }
+    let plan = takes_line(argv, seal_env).ok_or(Decline::Line)?;
     if raw::geteuid() != 0 {
         return Err(Decline::NotRoot); // the user-namespace path is the normal one's
     }
@@ -213,6 +235,9 @@ unsafe fn seal_and_reexec(
             Some(seals) if seals & libc::F_SEAL_WRITE == 0 => {}
             _ => return Err(Decline::Exe),
         }
+    }
+    if plan == Plan::HugeCopy {
+        return huge_copy_and_reexec(argv, &mut env, n, &exe_st, fds);
     }
     let slash = last_slash(p, len).ok_or(Decline::Exe)?;
     if slash == 0 || read_volatile(p) != b'/' || ends_with(p, len, b" (deleted)") {
@@ -294,9 +319,24 @@ unsafe fn seal_and_reexec(
         return Err(Decline::Mount);
     }
 
+    reexec(sealed, argv, &mut env, n, b"overlayfs", &st, 0)
+}
+
+/// The environment for the sealed image (the caller's `n` entries, exeseal's
+/// token naming `strategy` and `sealed`'s inode, the marker), then the
+/// re-exec from `sealed`; returns only if execveat failed.
+unsafe fn reexec(
+    sealed: i32,
+    argv: *const *const u8,
+    env: &mut [MaybeUninit<*const u8>; MAX_ENV + 3],
+    n: usize,
+    strategy: &[u8],
+    st: &libc::stat,
+    bytes_copied: u64,
+) -> Result<(), Decline> {
     let mut token: [MaybeUninit<u8>; TOKEN_MAX] = [const { MaybeUninit::uninit() }; TOKEN_MAX];
     let t = token.as_mut_ptr() as *mut u8;
-    write_token(t, st.st_dev, st.st_ino);
+    write_token(t, strategy, st.st_dev, st.st_ino, bytes_copied);
     env.as_mut_ptr().add(n).write(MaybeUninit::new(t));
     env.as_mut_ptr()
         .add(n + 1)
@@ -306,6 +346,115 @@ unsafe fn seal_and_reexec(
         .write(MaybeUninit::new(core::ptr::null()));
     raw::execveat(sealed, argv, env.as_ptr() as *const *const u8);
     Err(Decline::Exec)
+}
+
+/// exeseal's `hugetmpfs` strategy (`copy::private_tmpfs`), step for step,
+/// so the re-executed image passes the same check (detect.rs): an O_TMPFILE
+/// copy (no name, no link) on a tmpfs of our own with huge pages, mode 0500,
+/// immutable where tmpfs has inode flags, its only mount detached and made
+/// read-only before the re-exec, and kept only as an O_PATH handle. Sized
+/// first and written from a populated mapping in one write(2), so the kernel
+/// fills whole huge pages (copy.rs says why). Any failure declines: the
+/// normal path then tries the mode's strategies in order, with full errors.
+unsafe fn huge_copy_and_reexec(
+    argv: *const *const u8,
+    env: &mut [MaybeUninit<*const u8>; MAX_ENV + 3],
+    n: usize,
+    exe_st: &libc::stat,
+    fds: &mut Fds,
+) -> Result<(), Decline> {
+    let src = fds
+        .push(raw::open(
+            c"/proc/self/exe".as_ptr().cast(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+            0,
+        ))
+        .ok_or(Decline::Exe)?;
+    let src_st = raw::fstat(src).ok_or(Decline::Exe)?;
+    let size = src_st.st_size as usize;
+    if src_st.st_mode & libc::S_IFMT != libc::S_IFREG
+        || src_st.st_dev != exe_st.st_dev
+        || src_st.st_ino != exe_st.st_ino
+        || size == 0
+    {
+        return Err(Decline::Exe);
+    }
+
+    let fs = fds
+        .push(raw::fsopen(c"tmpfs".as_ptr().cast()))
+        .ok_or(Decline::Mount)?;
+    let set = |key: &core::ffi::CStr, value: &core::ffi::CStr| {
+        raw::fsconfig(
+            fs,
+            libc::FSCONFIG_SET_STRING,
+            key.as_ptr().cast(),
+            value.as_ptr().cast(),
+            0,
+        )
+    };
+    // exeseal's HUGE_POLICIES, in its order.
+    set(c"huge", c"within_size")
+        .or_else(|| set(c"huge", c"always"))
+        .ok_or(Decline::Mount)?;
+    set(c"mode", c"0700").ok_or(Decline::Mount)?;
+    raw::fsconfig(
+        fs,
+        libc::FSCONFIG_CMD_CREATE,
+        core::ptr::null(),
+        core::ptr::null(),
+        0,
+    )
+    .ok_or(Decline::Mount)?;
+    let mnt = fds
+        .push(raw::fsmount(
+            fs,
+            libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+        ))
+        .ok_or(Decline::Mount)?;
+    let rw = fds
+        .push(raw::openat_mode(
+            mnt,
+            c".".as_ptr().cast(),
+            libc::O_TMPFILE | libc::O_RDWR | libc::O_EXCL | libc::O_CLOEXEC,
+            0o700,
+        ))
+        .ok_or(Decline::Copy)?;
+    raw::ftruncate(rw, size).ok_or(Decline::Copy)?;
+    let map = raw::mmap_populated(src, size).ok_or(Decline::Copy)?;
+    let written = raw::write_all(rw, map, size);
+    raw::munmap(map, size);
+    written.ok_or(Decline::Copy)?;
+    match raw::fstat(rw) {
+        Some(st) if st.st_size as usize == size => {}
+        _ => return Err(Decline::Copy),
+    }
+    raw::fchmod(rw, 0o500).ok_or(Decline::Copy)?;
+    match raw::add_immutable(rw) {
+        // tmpfs has inode flags from Linux 6.0; the read-only mount is the
+        // barrier that does not depend on them (as in exeseal).
+        Ok(()) | Err(libc::ENOTTY) | Err(libc::EINVAL) => {}
+        Err(_) => return Err(Decline::Copy),
+    }
+    // The O_PATH handle to execute, through /proc/self/fd/N: the writable
+    // descriptor must be closed first (a mount with a file open for writing
+    // cannot become read-only, and a file open for writing cannot run).
+    let mut fd_path: [MaybeUninit<u8>; 32] = [const { MaybeUninit::uninit() }; 32];
+    let fp = fd_path.as_mut_ptr() as *mut u8;
+    let mut k = copy(fp, b"/proc/self/fd/");
+    k += decimal(fp.add(k), rw as u64);
+    write_volatile(fp.add(k), 0);
+    let sealed = fds.push(raw::open(fp, O_PATH, 0)).ok_or(Decline::Copy)?;
+    fds.close(rw);
+    raw::mount_setattr(
+        mnt,
+        libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+    )
+    .ok_or(Decline::Mount)?;
+    let st = raw::fstat(sealed).ok_or(Decline::Copy)?;
+    if st.st_size as usize != size || st.st_nlink != 0 || st.st_mode & 0o7777 != 0o500 {
+        return Err(Decline::Copy);
+    }
+    reexec(sealed, argv, env, n, b"hugetmpfs", &st, size as u64)
 }
 
 /// Copies the environment's pointers to `out` (at most [`MAX_ENV`]) and
@@ -348,22 +497,26 @@ pub unsafe fn scan_env(
     }
 }
 
-/// exeseal's re-exec token for our overlay, `_EXESEAL_REEXEC=1:overlayfs:DEV:INO:0`,
+/// exeseal's re-exec token, `_EXESEAL_REEXEC=1:STRATEGY:DEV:INO:BYTES`,
 /// NUL-terminated (`tests::token_matches_exeseal` ties it to exeseal's encoder).
 ///
 /// # Safety
-/// `out` has room for [`TOKEN_MAX`] bytes.
-pub unsafe fn write_token(out: *mut u8, dev: u64, ino: u64) -> usize {
+/// `out` has room for [`TOKEN_MAX`] bytes; `strategy` is at most 16 bytes.
+pub unsafe fn write_token(out: *mut u8, strategy: &[u8], dev: u64, ino: u64, bytes: u64) -> usize {
     let mut k = copy(out, exeseal::REEXEC_ENV.as_bytes());
-    k += copy(out.add(k), b"=1:overlayfs:");
+    k += copy(out.add(k), b"=1:");
+    k += copy(out.add(k), strategy);
+    k += copy(out.add(k), b":");
     k += decimal(out.add(k), dev);
     k += copy(out.add(k), b":");
     k += decimal(out.add(k), ino);
-    k += copy(out.add(k), b":0\0");
-    k - 1
+    k += copy(out.add(k), b":");
+    k += decimal(out.add(k), bytes);
+    write_volatile(out.add(k), 0);
+    k
 }
 
-pub const TOKEN_MAX: usize = 96;
+pub const TOKEN_MAX: usize = 128;
 const MAX_ENV: usize = 512;
 const PATH_MAX: usize = 4096;
 const O_PATH: i32 = libc::O_PATH | libc::O_CLOEXEC;
@@ -476,13 +629,28 @@ impl Fds {
     }
 }
 
+impl Fds {
+    /// Closes `fd` (one of ours) before the others.
+    fn close(&mut self, fd: i32) {
+        for slot in self.fds.iter_mut().take(self.n) {
+            if *slot == fd {
+                // SAFETY: opened by this path and recorded once.
+                unsafe { raw::close(fd) };
+                *slot = -1;
+            }
+        }
+    }
+}
+
 impl Drop for Fds {
     fn drop(&mut self) {
         // iter().take(): no slice bounds check, whose panic path would
         // reach relocated data.
         for &fd in self.fds.iter().take(self.n) {
-            // SAFETY: descriptors this path opened and nothing else holds.
-            unsafe { raw::close(fd) };
+            if fd >= 0 {
+                // SAFETY: descriptors this path opened and nothing else holds.
+                unsafe { raw::close(fd) };
+            }
         }
     }
 }
@@ -507,6 +675,26 @@ mod raw {
 
     #[cfg(not(target_arch = "x86_64"))]
     unsafe fn syscall(_: i64, _: usize, _: usize, _: usize, _: usize, _: usize) -> isize {
+        -(libc::ENOSYS as isize)
+    }
+
+    /// [`syscall`] with a sixth argument (r9), for mmap's offset.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn syscall6(n: i64, a: [usize; 6]) -> isize {
+        let ret: isize;
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") n as isize => ret,
+            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+            in("r10") a[3], in("r8") a[4], in("r9") a[5],
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+        ret
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn syscall6(_: i64, _: [usize; 6]) -> isize {
         -(libc::ENOSYS as isize)
     }
 
@@ -553,6 +741,104 @@ mod raw {
             0,
             0,
         ))
+    }
+
+    pub unsafe fn openat_mode(dir: i32, name: *const u8, flags: i32, mode: u32) -> Option<i32> {
+        fd(syscall(
+            libc::SYS_openat,
+            dir as usize,
+            name as usize,
+            flags as usize,
+            mode as usize,
+            0,
+        ))
+    }
+
+    pub unsafe fn ftruncate(fd: i32, len: usize) -> Option<()> {
+        (syscall(libc::SYS_ftruncate, fd as usize, len, 0, 0, 0) == 0).then_some(())
+    }
+
+    pub unsafe fn fchmod(fd: i32, mode: u32) -> Option<()> {
+        (syscall(libc::SYS_fchmod, fd as usize, mode as usize, 0, 0, 0) == 0).then_some(())
+    }
+
+    /// A read-only private mapping of `len` bytes of `fd`, populated.
+    pub unsafe fn mmap_populated(fd: i32, len: usize) -> Option<*const u8> {
+        let r = syscall6(
+            libc::SYS_mmap,
+            [
+                0,
+                len,
+                libc::PROT_READ as usize,
+                (libc::MAP_PRIVATE | libc::MAP_POPULATE) as usize,
+                fd as usize,
+                0, // offset
+            ],
+        );
+        // Errors are -4095..=-1; any other value is the address.
+        (!(-4095..0).contains(&r)).then_some(r as *const u8)
+    }
+
+    pub unsafe fn munmap(addr: *const u8, len: usize) {
+        syscall(libc::SYS_munmap, addr as usize, len, 0, 0, 0);
+    }
+
+    /// write(2) until `len` bytes from `buf` are written.
+    pub unsafe fn write_all(fd: i32, buf: *const u8, len: usize) -> Option<()> {
+        let mut done = 0;
+        while done < len {
+            let r = syscall(
+                libc::SYS_write,
+                fd as usize,
+                buf.add(done) as usize,
+                len - done,
+                0,
+                0,
+            );
+            if r == -(libc::EINTR as isize) {
+                continue;
+            }
+            if r <= 0 {
+                return None;
+            }
+            done += r as usize;
+        }
+        Some(())
+    }
+
+    /// Adds FS_IMMUTABLE_FL to the inode's flags; the errno on failure.
+    pub unsafe fn add_immutable(fd: i32) -> Result<(), i32> {
+        let mut flags: libc::c_long = 0;
+        let get = &mut flags as *mut libc::c_long as usize;
+        let r = syscall(libc::SYS_ioctl, fd as usize, FS_IOC_GETFLAGS, get, 0, 0);
+        if r < 0 {
+            return Err(-r as i32);
+        }
+        flags |= FS_IMMUTABLE_FL;
+        let set = &flags as *const libc::c_long as usize;
+        let r = syscall(libc::SYS_ioctl, fd as usize, FS_IOC_SETFLAGS, set, 0, 0);
+        if r < 0 {
+            return Err(-r as i32);
+        }
+        Ok(())
+    }
+    const FS_IOC_GETFLAGS: usize = 0x8008_6601;
+    const FS_IOC_SETFLAGS: usize = 0x4008_6602;
+    const FS_IMMUTABLE_FL: libc::c_long = 0x10;
+
+    /// mount_setattr(fd, "", AT_EMPTY_PATH) setting `attrs`.
+    pub unsafe fn mount_setattr(fd: i32, attrs: u64) -> Option<()> {
+        // struct mount_attr: attr_set, attr_clr, propagation, userns_fd.
+        let attr: [u64; 4] = [attrs, 0, 0, 0];
+        let r = syscall(
+            libc::SYS_mount_setattr,
+            fd as usize,
+            c"".as_ptr() as usize,
+            libc::AT_EMPTY_PATH as usize,
+            attr.as_ptr() as usize,
+            core::mem::size_of_val(&attr),
+        );
+        (r == 0).then_some(())
     }
 
     pub unsafe fn close(fd: i32) {
@@ -694,6 +980,10 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn takes(line: &str, env: Option<&str>) -> bool {
+        plan(line, env) == Some(Plan::Overlay)
+    }
+
+    pub(crate) fn plan(line: &str, env: Option<&str>) -> Option<Plan> {
         let (_keep, ptrs) = argv(line);
         let env = env.map(|v| CString::new(v).unwrap());
         let env_ptr = env.as_ref().map_or(std::ptr::null(), |c| c.as_ptr().cast());
@@ -738,6 +1028,26 @@ pub(crate) mod tests {
             "non-ASCII: early.rs's to judge"
         );
         assert!(!takes("--root=/caf\u{e9} run c", None));
+    }
+
+    #[test]
+    fn takes_private_copy_lines_for_the_huge_page_copy() {
+        for line in [
+            "--seal hugetmpfs run -b b c",
+            "--seal=hardened --root /x create c",
+            "--seal hardened exec c true",
+        ] {
+            assert_eq!(plan(line, None), Some(Plan::HugeCopy), "{line}");
+        }
+        assert_eq!(plan("run c", Some("hardened")), Some(Plan::HugeCopy));
+        for line in [
+            "--seal memfd run c",
+            "--seal tmpfile run c",
+            "--seal dmz run c",
+            "--seal hardened state c",
+        ] {
+            assert_eq!(plan(line, None), None, "{line}");
+        }
     }
 
     fn scan(env: &[&str]) -> Result<(usize, Option<String>), Decline> {
@@ -785,12 +1095,19 @@ pub(crate) mod tests {
     fn token_matches_exeseal() {
         for (dev, ino) in [(0, 0), (2049, 1_234_567), (u64::MAX, u64::MAX)] {
             let mut buf = [0u8; TOKEN_MAX];
-            // SAFETY: buf has TOKEN_MAX bytes.
-            let len = unsafe { write_token(buf.as_mut_ptr(), dev, ino) };
-            assert_eq!(buf[len], 0, "NUL-terminated");
-            let ours = std::str::from_utf8(&buf[..len]).unwrap();
-            let theirs = exeseal::reexec_env_entry(exeseal::Strategy::Overlayfs, dev, ino, 0);
-            assert_eq!(ours, theirs);
+            for (strategy, name, bytes) in [
+                (exeseal::Strategy::Overlayfs, "overlayfs", 0),
+                (exeseal::Strategy::Hugetmpfs, "hugetmpfs", u64::MAX),
+            ] {
+                assert_eq!(strategy.name(), name);
+                // SAFETY: buf has TOKEN_MAX bytes.
+                let len =
+                    unsafe { write_token(buf.as_mut_ptr(), name.as_bytes(), dev, ino, bytes) };
+                assert_eq!(buf[len], 0, "NUL-terminated");
+                let ours = std::str::from_utf8(&buf[..len]).unwrap();
+                let theirs = exeseal::reexec_env_entry(strategy, dev, ino, bytes);
+                assert_eq!(ours, theirs);
+            }
         }
     }
 }
