@@ -41,6 +41,44 @@ fn exec_failures_exit_255_and_the_process_status_passes_through() {
     env.assert_nothing_left(&id);
 }
 
+/// runc execs into a created container (its init waits for `start` in the
+/// container's namespaces); the container stays created and starts after.
+#[test]
+fn exec_into_a_created_container() {
+    let Some(env) = common::env("exec_into_a_created_container") else {
+        return;
+    };
+    let id = env.id("c");
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    env.sealrun(&["create", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    let init = env.state(&id)["pid"].as_i64().unwrap();
+    let out = env.sealrun(&["exec", &id, "sh", "-c", "hostname; exit 3"]);
+    assert_eq!(out.code(), 3, "{out:#?}");
+    // In the container's UTS namespace.
+    let hostname = std::fs::read_to_string(bundle.join("config.json")).unwrap();
+    let hostname: Value = serde_json::from_str(&hostname).unwrap();
+    assert_eq!(
+        out.stdout.lines().next(),
+        hostname["hostname"].as_str(),
+        "{out:#?}"
+    );
+    assert_eq!(env.state(&id)["status"], "created");
+    let dir = env.root.join(&id);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("exec-"))
+        .collect();
+    assert!(left.is_empty(), "exec left {left:?} in {}", dir.display());
+    env.sealrun(&["start", &id]).assert_ok();
+    let state = env.wait_for_status(&id, "running");
+    assert_eq!(state["pid"].as_i64(), Some(init));
+    env.sealrun(&["exec", &id, "true"]).assert_ok();
+    env.sealrun(&["delete", "-f", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}
+
 #[test]
 fn delete_force_of_a_missing_container_succeeds_quietly() {
     let Some(env) = common::env("delete_force_of_a_missing_container_succeeds_quietly") else {

@@ -1,4 +1,4 @@
-//! `sealrun exec`: run a new process in a running container, from
+//! `sealrun exec`: run a new process in a created or running container, from
 //! `--process FILE` or from the command line arguments.
 
 use std::path::{Path, PathBuf};
@@ -100,10 +100,17 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         Some(plan) => plan.serve(&container)?,
         None => None,
     };
+    let view = match container.status() {
+        libcontainer::container::ContainerStatus::Created => Some(CreatedView::new(&container)?),
+        _ => None,
+    };
+    let root = view
+        .as_ref()
+        .map_or(runtime.root.as_path(), |v| v.root.as_path());
     tracing::debug!("nsexec container setup");
     let built = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(executor)
-        .with_root_path(&runtime.root)
+        .with_root_path(root)
         .and_then(|b| b.with_pid_file(args.pid_file.as_ref()))
         .map(|b| {
             b.with_console_socket(console_socket)
@@ -127,6 +134,7 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
         };
         served.with_context(|| format!("failed to exec in container {id}"))?;
     }
+    drop(view);
     let pid = built
         .map_err(|e| crate::init_errors::with_cause(e, process.cwd().to_str()))
         .with_context(|| format!("failed to exec in container {id}"))?;
@@ -225,6 +233,51 @@ fn write_process(state_dir: &Path, process: &Process) -> Result<TempFile> {
     std::fs::write(&path, serde_json::to_vec(process)?)
         .with_context(|| format!("failed to write {}", path.display()))?;
     Ok(TempFile(path))
+}
+
+/// What libcontainer sees of a `created` container that sealrun execs into.
+///
+/// runc execs into a created container too: its init already waits for
+/// `start` inside the container's namespaces and cgroup, so a process can
+/// join them (engines and scripts do, to prepare a container before it
+/// starts). libcontainer refuses anything but running or paused
+/// (`TenantContainerBuilder::load_container_state`). So its builder gets a
+/// root of its own, inside the container's state directory: the container's
+/// state, copied, with status `running`. Everything the tenant builder reads
+/// from it (the bundle, the init's pid whose namespaces it joins, the cgroup
+/// driver) is the container's own; its sockets are made there and gone with
+/// the view. The container's real state is not touched (it stays `created`),
+/// and a view a killed exec left behind goes with the container's directory.
+struct CreatedView {
+    root: PathBuf,
+}
+
+impl CreatedView {
+    fn new(container: &libcontainer::container::Container) -> Result<Self> {
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let root = container
+            .root
+            .join(format!("exec-view-{}-{n}", std::process::id()));
+        let view = Self { root };
+        let dir = view.root.join(container.id());
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("failed to create {}", dir.display()))?;
+        let mut state = container.state.clone();
+        state.status = libcontainer::container::ContainerStatus::Running;
+        state
+            .save(&dir)
+            .with_context(|| format!("failed to write the state of {}", dir.display()))?;
+        Ok(view)
+    }
+}
+
+impl Drop for CreatedView {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.root) {
+            tracing::warn!("failed to remove {}: {e}", self.root.display());
+        }
+    }
 }
 
 /// Removes the file when dropped.
