@@ -125,6 +125,23 @@ impl Plan {
             .collect()
     }
 
+    /// The container's cgroup directory in the v1 hierarchy of `controller`
+    /// (`memory`, `cpu` of `cpu,cpuacct`, `name=systemd`).
+    pub fn controller_dir(&self, controller: &str) -> Option<&Path> {
+        if self.v2 {
+            return None;
+        }
+        let named = controller.strip_prefix("name=");
+        self.hierarchies
+            .iter()
+            .find(|h| {
+                h.name == controller
+                    || named == Some(h.name.as_str())
+                    || h.aliases.iter().any(|a| a == controller)
+            })
+            .map(|h| h.host_dir.as_path())
+    }
+
     /// The container's cgroup directory on a pure cgroup v2 host.
     pub fn unified_dir(&self) -> Option<&Path> {
         match (self.v2, self.hierarchies.as_slice()) {

@@ -1,6 +1,8 @@
 //! Command line: liboci-cli's runc-compatible structs plus sealrun's own
 //! `--seal` option and `seal-probe` subcommand.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 use liboci_cli::GlobalOpts;
 
@@ -67,7 +69,7 @@ pub enum Command {
     /// Create and start a container; in the foreground, exit with its status
     Run(liboci_cli::Run),
     /// Run a new process inside a running container
-    Exec(liboci_cli::Exec),
+    Exec(Exec),
     /// List containers
     List(liboci_cli::List),
     /// List the processes running inside a container
@@ -118,6 +120,88 @@ pub struct Kill {
     /// Send the signal to all processes of the container
     #[arg(short, long)]
     pub all: bool,
+}
+
+/// `exec`: runc's options. liboci-cli's struct takes one `--cgroup`; runc
+/// takes it once per controller group on cgroup v1
+/// (`--cgroup memory:a --cgroup cpu,cpuacct:b`).
+#[derive(Args, Debug)]
+pub struct Exec {
+    /// Unix socket (file) path, which will receive the file descriptor of the
+    /// writing end of the pseudoterminal
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Current working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (VAR=value; repeatable)
+    #[arg(short, long, value_parser = parse_env, num_args = 1)]
+    pub env: Vec<(String, String)>,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short, long, value_parser = parse_user)]
+    pub user: Option<(u32, Option<u32>)>,
+    /// Additional gids (repeatable)
+    #[arg(long, short = 'g', num_args = 1)]
+    pub additional_gids: Vec<u32>,
+    /// Path to the process.json
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Detach from the container's process
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process id to this file
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Set the asm process label for the process, commonly used with selinux
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// Set the apparmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Set the no new privileges value for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Add a capability to the bounding set for the process (repeatable)
+    #[arg(long, short = 'c', num_args = 1)]
+    pub cap: Vec<String>,
+    /// Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
+    #[arg(long, default_value = "0")]
+    pub preserve_fds: i32,
+    /// Allow exec in a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// Run the process in a (sub-)cgroup of the container's: PATH, or on
+    /// cgroup v1 CONTROLLER[,CONTROLLER]:PATH (repeatable)
+    #[arg(long, value_name = "[CONTROLLERS:]PATH", num_args = 1)]
+    pub cgroup: Vec<String>,
+    /// Container identifier
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new(), required = true)]
+    pub container_id: String,
+    /// The command to run in the container
+    #[arg(required = false, trailing_var_arg = true)]
+    pub command: Vec<String>,
+}
+
+/// `VAR=value` of `exec --env`.
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("invalid VAR=value: no `=` found in `{s}`"))
+}
+
+/// `<uid>[:<gid>]` of `exec --user`.
+fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
+    let number = |n: &str| {
+        n.parse::<u32>()
+            .map_err(|e| format!("invalid id {n:?} in {s:?}: {e}"))
+    };
+    match s.split_once(':') {
+        Some((uid, gid)) => Ok((number(uid)?, Some(number(gid)?))),
+        None => Ok((number(s)?, None)),
+    }
 }
 
 /// A runc command sealrun does not implement: every option is accepted so

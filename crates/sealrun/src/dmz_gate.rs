@@ -100,7 +100,7 @@ fn judge_config(spec: &Spec) -> Result<Gate> {
 /// For an exec in a mode other than dmz: if its process could get
 /// CAP_SYS_PTRACE, records that in the container's record before the
 /// process starts, waiting until no dmz stage is inside the container.
-pub fn record_grant(container: &Container, args: &liboci_cli::Exec) -> Result<()> {
+pub fn record_grant(container: &Container, args: &crate::cli::Exec) -> Result<()> {
     let Some(why) = ptrace_reason(&exec_spec(container, args)?) else {
         return Ok(());
     };
@@ -156,7 +156,7 @@ fn container_spec(container: &Container) -> Result<Spec> {
 
 /// The spec of the process an exec starts: the container's, with the
 /// process from `--process` and the capabilities `--cap` adds.
-pub fn exec_spec(container: &Container, args: &liboci_cli::Exec) -> Result<Spec> {
+pub fn exec_spec(container: &Container, args: &crate::cli::Exec) -> Result<Spec> {
     let mut spec = container_spec(container)?;
     if let Some(file) = &args.process {
         spec.set_process(Some(crate::commands::exec::read_process(file)?.0));

@@ -51,6 +51,9 @@ pub struct SealExecutor {
     _gate: Option<Arc<OwnedFd>>,
     /// The process joins a running container (`exec`), not its init.
     tenant: bool,
+    /// Per-controller sub-cgroups an exec'd process moves itself into
+    /// first (see `exec_cgroup`).
+    cgroups: Option<crate::exec_cgroup::InProcess>,
     /// The container's seccomp profile, for an exec'd process (see
     /// `exec_seccomp`): loaded right before the final exec.
     seccomp: Option<crate::exec_seccomp::InProcess>,
@@ -90,6 +93,7 @@ impl SealExecutor {
             dmz,
             _gate: gate,
             tenant: false,
+            cgroups: None,
             seccomp: None,
             lent: None,
             tty_owner: None,
@@ -99,6 +103,12 @@ impl SealExecutor {
     /// The container's seccomp profile, which an exec'd process loads itself.
     pub fn with_exec_seccomp(mut self, seccomp: crate::exec_seccomp::InProcess) -> Self {
         self.seccomp = Some(seccomp);
+        self
+    }
+
+    /// The sub-cgroups (v1, per controller) an exec'd process joins.
+    pub fn with_exec_cgroups(mut self, cgroups: crate::exec_cgroup::InProcess) -> Self {
+        self.cgroups = Some(cgroups);
         self
     }
 
@@ -121,10 +131,14 @@ impl SealExecutor {
     }
 
     /// What an exec'd process does last before its exec, in runc's order:
-    /// its terminal to its user, the lent capabilities out of the bounding
-    /// set, the seccomp profile (so that as few syscalls as possible run
-    /// under it here), the lent capabilities out of the other sets.
+    /// its sub-cgroups (runc places the process before it runs at all), its
+    /// terminal to its user, the lent capabilities out of the bounding set,
+    /// the seccomp profile (so that as few syscalls as possible run under it
+    /// here), the lent capabilities out of the other sets.
     fn before_exec(&self) -> Result<(), ExecutorError> {
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.apply().map_err(ExecutorError::Other)?;
+        }
         if let Some(uid) = self.tty_owner {
             std::os::unix::fs::fchown(std::io::stdin(), Some(uid), None).map_err(|e| {
                 ExecutorError::Other(format!(

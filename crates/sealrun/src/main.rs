@@ -8,6 +8,7 @@ mod config;
 mod devcgroup;
 mod dmz_gate;
 mod early;
+mod exec_cgroup;
 mod exec_seccomp;
 mod executor;
 mod help;

@@ -31,7 +31,7 @@ mod init_errors;
 mod logfmt;
 
 // What the executor does last in an exec'd process (seccomp, lent
-// capabilities); unused by this test's init.
+// capabilities, sub-cgroups); unused by this test's init.
 #[allow(dead_code)]
 #[path = "../src/exec_seccomp.rs"]
 mod exec_seccomp;
@@ -39,6 +39,10 @@ mod exec_seccomp;
 #[allow(dead_code)]
 #[path = "../src/lend.rs"]
 mod lend;
+
+#[allow(dead_code)]
+#[path = "../src/exec_cgroup.rs"]
+mod exec_cgroup;
 
 mod common;
 

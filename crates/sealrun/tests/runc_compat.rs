@@ -79,6 +79,99 @@ fn exec_into_a_created_container() {
     env.assert_nothing_left(&id);
 }
 
+/// `exec --cgroup`: runc's rules. A sub-cgroup must exist (libcontainer
+/// would create it) and stay below the container's; on cgroup v1 paths may
+/// be given per controller, and the others stay in the container's cgroup.
+#[test]
+fn exec_into_sub_cgroups() {
+    let Some(env) = common::env("exec_into_sub_cgroups") else {
+        return;
+    };
+    let id = env.id("c");
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let dir = |ctrl: &str| {
+        let root = std::path::Path::new("/sys/fs/cgroup");
+        if v2 {
+            root.join(&id)
+        } else {
+            root.join(ctrl).join(&id)
+        }
+    };
+    let exec_cgroups = |args: &[&str]| {
+        let mut line = vec!["exec"];
+        line.extend_from_slice(args);
+        line.extend_from_slice(&[id.as_str(), "cat", "/proc/self/cgroup"]);
+        env.sealrun(&line)
+    };
+
+    let out = exec_cgroups(&["--cgroup", "nonexistent"]);
+    assert_eq!(out.code(), 255, "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("/nonexistent/cgroup.procs: no such file or directory"),
+        "{out:#?}"
+    );
+    assert!(
+        !dir("memory").join("nonexistent").exists(),
+        "a missing sub-cgroup was created"
+    );
+    exec_cgroups(&["--cgroup", ".."]).assert_one_line_error(".. is not a sub cgroup path");
+    exec_cgroups(&["--cgroup", "whaaat:/"]).assert_one_line_error("unknown controller whaaat");
+    exec_cgroups(&["--cgroup", "a", "--cgroup", "memory:b"])
+        .assert_one_line_error("missing <controller>: prefix");
+    let out = exec_cgroups(&["--cgroup", "/"]);
+    out.assert_ok();
+    let own = format!(":/{id}");
+    assert!(
+        out.stdout
+            .lines()
+            .filter(|l| !l.ends_with(":/"))
+            .all(|l| l.ends_with(&own)),
+        "{out:#?}"
+    );
+
+    if v2 {
+        std::fs::create_dir(dir("").join("sub")).unwrap();
+        let out = exec_cgroups(&["--cgroup", "sub"]);
+        out.assert_ok();
+        assert_eq!(out.stdout.trim(), format!("0::/{id}/sub"), "{out:#?}");
+    } else {
+        std::fs::create_dir(dir("memory").join("submem")).unwrap();
+        for ctrl in ["cpu", "cpuacct"] {
+            // Co-mounted (cpu -> cpu,cpuacct) or not: one directory or two.
+            let _ = std::fs::create_dir(dir(ctrl).join("subcpu"));
+        }
+        let out = exec_cgroups(&[
+            "--cgroup",
+            "memory:submem",
+            "--cgroup",
+            "cpu,cpuacct:subcpu",
+        ]);
+        out.assert_ok();
+        for line in out.stdout.lines() {
+            let controllers = line.split(':').nth(1).unwrap_or_default();
+            let want = if controllers == "memory" {
+                format!("/{id}/submem")
+            } else if controllers.split(',').any(|c| c == "cpu" || c == "cpuacct") {
+                format!("/{id}/subcpu")
+            } else if line.ends_with(":/") || line.starts_with("0::") {
+                continue; // hierarchies the container is not placed in
+            } else {
+                format!("/{id}")
+            };
+            assert!(
+                line.ends_with(&format!(":{want}")),
+                "{line} (want {want}): {out:#?}"
+            );
+        }
+    }
+    env.sealrun(&["delete", "-f", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}
+
 #[test]
 fn delete_force_of_a_missing_container_succeeds_quietly() {
     let Some(env) = common::env("delete_force_of_a_missing_container_succeeds_quietly") else {

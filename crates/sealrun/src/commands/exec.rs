@@ -10,9 +10,10 @@ use libcontainer::syscall::syscall::SyscallType;
 
 use super::console::{ConsoleSocket, Relay};
 use super::{foreground, Runtime};
+use crate::exec_cgroup::SubCgroups;
 use crate::executor::SealExecutor;
 
-pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -> Result<u8> {
+pub fn exec(runtime: &Runtime, args: crate::cli::Exec, executor: SealExecutor) -> Result<u8> {
     let id = args.container_id.clone();
     let container = runtime.load(&id)?;
     if !args.ignore_paused && container.status() == libcontainer::container::ContainerStatus::Paused
@@ -31,6 +32,7 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
             args.preserve_fds
         );
     }
+    let sub_cgroups = crate::exec_cgroup::parse(&args.cgroup)?;
 
     // sealrun always hands libcontainer a process file of its own, built as
     // runc builds it: the container's process is the template for `exec
@@ -72,6 +74,27 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
     })? {
         seccomp_plan = Some(plan);
         executor = executor.with_exec_seccomp(in_process);
+    }
+    if sub_cgroups != SubCgroups::None {
+        let init = container
+            .pid()
+            .with_context(|| format!("container {id} has no init process"))?;
+        let plan = crate::cgroupfs::plan(init.as_raw())?;
+        let dirs = plan.dirs();
+        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+        let cgroups = crate::exec_cgroup::InProcess::open(
+            &sub_cgroups,
+            &dirs,
+            |ctrl| plan.controller_dir(ctrl),
+            |fd| {
+                SealExecutor::place_fd(fd, args.preserve_fds)
+                    .context("failed to place a cgroup.procs fd above the preserved fds")
+            },
+        )
+        .with_context(|| format!("failed to exec in container {id}"))?;
+        if let Some(cgroups) = cgroups {
+            executor = executor.with_exec_cgroups(cgroups);
+        }
     }
     let process_file = write_process(&container.root, &process)?;
 
@@ -121,7 +144,6 @@ pub fn exec(runtime: &Runtime, args: liboci_cli::Exec, executor: SealExecutor) -
                 // libcontainer takes no command-line option for it.
                 .with_process(Some(process_file.0.as_path()))
                 .with_ignore_paused(args.ignore_paused)
-                .with_sub_cgroup(args.cgroup.clone())
                 .with_process_label(args.process_label.clone())
         })
         .and_then(|b| b.build());
@@ -190,7 +212,7 @@ const STASH_ENV: &str = "_SEALRUN_EXEC_PROCESS";
 /// completes it (`read_process`) and points `args.process` at a regular
 /// copy in the container's state directory, removed when the returned guard
 /// is dropped. Call [`forget_stash_env`] once sealing is done.
-pub fn stash_process(runtime: &Runtime, args: &mut liboci_cli::Exec) -> Result<Option<TempFile>> {
+pub fn stash_process(runtime: &Runtime, args: &mut crate::cli::Exec) -> Result<Option<TempFile>> {
     let Some(file) = &args.process else {
         return Ok(None);
     };
@@ -291,7 +313,7 @@ impl Drop for TempFile {
 
 /// The process for `exec CMD...`: the container's own process (of `spec`,
 /// its config) with the command line options applied.
-fn process_from_args(spec: &Spec, args: &liboci_cli::Exec) -> Result<Process> {
+fn process_from_args(spec: &Spec, args: &crate::cli::Exec) -> Result<Process> {
     let mut process = spec.process().clone().unwrap_or_default();
 
     process.set_args(Some(args.command.clone()));
