@@ -51,6 +51,9 @@ pub struct SealExecutor {
     _gate: Option<Arc<OwnedFd>>,
     /// The process joins a running container (`exec`), not its init.
     tenant: bool,
+    /// The init's startContainer hooks, run last before its exec (see
+    /// `start_hooks`).
+    start_hooks: Option<crate::start_hooks::StartHooks>,
     /// Per-controller sub-cgroups an exec'd process moves itself into
     /// first (see `exec_cgroup`).
     cgroups: Option<crate::exec_cgroup::InProcess>,
@@ -93,6 +96,7 @@ impl SealExecutor {
             dmz,
             _gate: gate,
             tenant: false,
+            start_hooks: None,
             cgroups: None,
             seccomp: None,
             lent: None,
@@ -103,6 +107,12 @@ impl SealExecutor {
     /// The container's seccomp profile, which an exec'd process loads itself.
     pub fn with_exec_seccomp(mut self, seccomp: crate::exec_seccomp::InProcess) -> Self {
         self.seccomp = Some(seccomp);
+        self
+    }
+
+    /// The container's startContainer hooks, which its init runs.
+    pub fn with_start_hooks(mut self, hooks: crate::start_hooks::StartHooks) -> Self {
+        self.start_hooks = Some(hooks);
         self
     }
 
@@ -130,12 +140,16 @@ impl SealExecutor {
         self
     }
 
+    /// What the init does last before its exec: its startContainer hooks.
     /// What an exec'd process does last before its exec, in runc's order:
     /// its sub-cgroups (runc places the process before it runs at all), its
     /// terminal to its user, the lent capabilities out of the bounding set,
     /// the seccomp profile (so that as few syscalls as possible run under it
     /// here), the lent capabilities out of the other sets.
     fn before_exec(&self) -> Result<(), ExecutorError> {
+        if let Some(hooks) = &self.start_hooks {
+            hooks.run().map_err(ExecutorError::Other)?;
+        }
         if let Some(cgroups) = &self.cgroups {
             cgroups.apply().map_err(ExecutorError::Other)?;
         }

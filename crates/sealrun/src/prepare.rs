@@ -109,6 +109,8 @@ pub fn prepare(
     if let Some(rootfs) = &rootfs {
         changed |= crate::hooks::wrap(&mut config, rootfs);
     }
+    // The executor runs them, as runc does (see `start_hooks`).
+    changed |= crate::start_hooks::strip(&mut config);
     if !changed {
         return Ok(None);
     }

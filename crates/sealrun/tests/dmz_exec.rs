@@ -44,6 +44,10 @@ mod lend;
 #[path = "../src/exec_cgroup.rs"]
 mod exec_cgroup;
 
+#[allow(dead_code)]
+#[path = "../src/start_hooks.rs"]
+mod start_hooks;
+
 mod common;
 
 use std::os::fd::OwnedFd;

@@ -172,6 +172,68 @@ fn exec_into_sub_cgroups() {
     env.assert_nothing_left(&id);
 }
 
+/// startContainer hooks run in the container after `start`, under its
+/// seccomp profile, with the state on stdin; a failing one stops the
+/// container with runc's message (libcontainer ended it silently, 255).
+#[test]
+fn start_container_hooks_run_in_the_container_and_fail_loudly() {
+    let Some(env) = common::env("start_container_hooks_run_in_the_container_and_fail_loudly")
+    else {
+        return;
+    };
+    let bundle = env.bundle(
+        "b",
+        &["sh", "-c", "cat /dev/shm/state; echo; cat /dev/shm/seen"],
+    );
+    let hook = |script: &str| json!([{"path": "/bin/sh", "args": ["sh", "-c", script]}]);
+    env.edit_config(&bundle, |c| {
+        c["hooks"]["startContainer"] =
+            hook("cat > /dev/shm/state; echo \"$(hostname) $$\" > /dev/shm/seen");
+    });
+    let id = env.id("ok");
+    let out = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    out.assert_ok();
+    let mut lines = out.stdout.lines();
+    let state: Value = serde_json::from_str(lines.next().unwrap_or_default()).unwrap();
+    assert_eq!(
+        (
+            state["id"].as_str(),
+            state["status"].as_str(),
+            state["pid"].as_i64()
+        ),
+        (Some(id.as_str()), Some("created"), Some(1)),
+        "{out:#?}"
+    );
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+            .unwrap();
+    let seen = lines.next().unwrap_or_default();
+    assert!(
+        seen.starts_with(&format!("{} ", config["hostname"].as_str().unwrap())),
+        "in the container's namespaces: {out:#?}"
+    );
+    env.assert_nothing_left(&id);
+
+    env.edit_config(&bundle, |c| {
+        c["hooks"]["startContainer"] = hook("mkdir /dev/shm/foo");
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]
+        });
+    });
+    let id = env.id("fail");
+    let out = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert_ne!(out.code(), 0, "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("error running hook #0: error running hook: signal: bad system call"),
+        "{out:#?}"
+    );
+    assert!(out.stdout.is_empty(), "the process did not run: {out:#?}");
+    env.sealrun(&["delete", "-f", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}
+
 #[test]
 fn delete_force_of_a_missing_container_succeeds_quietly() {
     let Some(env) = common::env("delete_force_of_a_missing_container_succeeds_quietly") else {

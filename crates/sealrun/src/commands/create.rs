@@ -59,6 +59,10 @@ pub fn build_init_container(
             bundle.join("config.json").display()
         )
     })?;
+    let executor = match crate::start_hooks::StartHooks::of(&spec, id, &bundle) {
+        Some(hooks) => executor.with_start_hooks(hooks),
+        None => executor,
+    };
     if let Some(pid_file) = opts.pid_file {
         check_pid_file(pid_file)?;
     }
