@@ -51,6 +51,13 @@ pub struct SealExecutor {
     _gate: Option<Arc<OwnedFd>>,
     /// The process joins a running container (`exec`), not its init.
     tenant: bool,
+    /// The -ENOSYS stub of the container's seccomp profile (see
+    /// `seccomp_stub`), loaded after the profile: by the init before it
+    /// waits for `start`, by an exec'd process before its exec.
+    stub: Option<crate::seccomp_stub::Stub>,
+    /// Capabilities lent to the init to load the stub, taken back right
+    /// after it (before `start`).
+    init_lent: Option<crate::lend::GiveBack>,
     /// The init's startContainer hooks, run last before its exec (see
     /// `start_hooks`).
     start_hooks: Option<crate::start_hooks::StartHooks>,
@@ -96,6 +103,8 @@ impl SealExecutor {
             dmz,
             _gate: gate,
             tenant: false,
+            stub: None,
+            init_lent: None,
             start_hooks: None,
             cgroups: None,
             seccomp: None,
@@ -107,6 +116,18 @@ impl SealExecutor {
     /// The container's seccomp profile, which an exec'd process loads itself.
     pub fn with_exec_seccomp(mut self, seccomp: crate::exec_seccomp::InProcess) -> Self {
         self.seccomp = Some(seccomp);
+        self
+    }
+
+    /// The -ENOSYS stub of the container's seccomp profile, and (for the
+    /// init) the capabilities lent to load it.
+    pub fn with_seccomp_stub(
+        mut self,
+        stub: crate::seccomp_stub::Stub,
+        init_lent: Option<crate::lend::GiveBack>,
+    ) -> Self {
+        self.stub = Some(stub);
+        self.init_lent = init_lent;
         self
     }
 
@@ -165,6 +186,9 @@ impl SealExecutor {
         }
         if let Some(seccomp) = &self.seccomp {
             seccomp.apply().map_err(ExecutorError::Other)?;
+        }
+        if let (true, Some(stub)) = (self.tenant, &self.stub) {
+            stub.load().map_err(ExecutorError::Other)?;
         }
         if let Some(lent) = &self.lent {
             lent.effective_and_permitted()
@@ -288,6 +312,20 @@ impl Executor for SealExecutor {
         // in these words, and runc's users (its debug test) look for them.
         tracing::debug!("child process in init()");
         let invalid = |msg: String| Err(ExecutorValidationError::ArgValidationError(msg));
+        // The init's -ENOSYS stub, after libcontainer loaded the profile and
+        // before the init waits for `start`: lent capabilities are gone
+        // before anything else can run in the container. (An exec'd process
+        // loads its stub after its profile, in `before_exec`.)
+        if let (false, Some(stub)) = (self.tenant, &self.stub) {
+            let lent = self.init_lent.clone().unwrap_or_default();
+            if let Err(e) = lent
+                .bounding()
+                .and_then(|()| stub.load())
+                .and_then(|()| lent.effective_and_permitted())
+            {
+                return invalid(e);
+            }
+        }
         // The last code of ours before the init waits for `start`: the
         // procfs handle libpathrs cached in sealrun (the host's pid
         // namespace) must not stay open in a created container. Done here,

@@ -21,6 +21,7 @@ mod mountns;
 mod prepare;
 mod record;
 mod seal;
+mod seccomp_stub;
 mod start_hooks;
 mod sys;
 mod tmpcopyup;

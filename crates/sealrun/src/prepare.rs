@@ -29,7 +29,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{Capability, LinuxSeccomp, Process, Spec};
+
+use crate::lend::GiveBack;
 use serde_json::Value;
 
 /// A prepared bundle directory, removed when dropped unless persisted.
@@ -38,11 +40,21 @@ pub struct PreparedBundle {
     keep: bool,
     /// The corrected config, as libcontainer will read it.
     spec: Spec,
+    /// Capabilities lent to the init in it (see [`lend_for_stub`]).
+    lent: Option<GiveBack>,
+    /// The config without them, which replaces it once libcontainer has
+    /// built the init: `exec` takes its processes from it.
+    unlent: Option<Vec<u8>>,
 }
 
 impl PreparedBundle {
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Capabilities the config lends the init, which its executor gives back.
+    pub fn lent(&self) -> Option<&GiveBack> {
+        self.lent.as_ref()
     }
 
     /// The corrected config (what the copy's config.json holds).
@@ -51,9 +63,21 @@ impl PreparedBundle {
     }
 
     /// The container exists: the directory stays until it is deleted
-    /// ([`remove`]).
-    pub fn persist(mut self) {
+    /// ([`remove`]), with the config as later readers must see it. An
+    /// error leaves the directory to the caller's discarding of the
+    /// container.
+    pub fn persist(mut self) -> Result<()> {
+        if let Some(unlent) = self.unlent.take() {
+            // Never the lent capabilities in what `exec` reads: written
+            // aside and renamed over, so no reader sees half a file.
+            let path = self.dir.join("config.json");
+            let next = self.dir.join("config.json.unlent");
+            std::fs::write(&next, unlent)
+                .and_then(|()| std::fs::rename(&next, &path))
+                .with_context(|| format!("failed to write {}", path.display()))?;
+        }
         self.keep = true;
+        Ok(())
     }
 }
 
@@ -111,6 +135,14 @@ pub fn prepare(
     }
     // The executor runs them, as runc does (see `start_hooks`).
     changed |= crate::start_hooks::strip(&mut config);
+    let unlent = config.clone();
+    let lent = lend_for_stub(&mut config).with_context(|| {
+        format!(
+            "failed to read the process and seccomp profile of {}",
+            path.display()
+        )
+    })?;
+    changed |= lent.is_some();
     if !changed {
         return Ok(None);
     }
@@ -134,6 +166,11 @@ pub fn prepare(
         dir,
         keep: false,
         spec,
+        unlent: lent
+            .is_some()
+            .then(|| serde_json::to_vec(&unlent))
+            .transpose()?,
+        lent,
     };
     // Everything else of the bundle, where hooks expect it.
     for entry in
@@ -154,6 +191,32 @@ pub fn prepare(
         .with_context(|| format!("failed to write {}", out.display()))?;
     tracing::debug!(id, dir = %prepared.dir.display(), "config prepared for libcontainer");
     Ok(Some(prepared))
+}
+
+/// The init loads the profile's -ENOSYS stub (`seccomp_stub`) after
+/// libcontainer has dropped to the process's capabilities: without
+/// no_new_privs that takes CAP_SYS_ADMIN, lent in the config libcontainer
+/// reads and taken back by the executor before the init waits for `start`.
+fn lend_for_stub(config: &mut Value) -> Result<Option<GiveBack>> {
+    let Some(profile) = config.pointer("/linux/seccomp") else {
+        return Ok(None);
+    };
+    let profile: LinuxSeccomp = serde_json::from_value(profile.clone())?;
+    if crate::seccomp_stub::Stub::for_profile(&profile).is_none() {
+        return Ok(None);
+    }
+    let Some(process) = config.get("process") else {
+        return Ok(None);
+    };
+    let mut process: Process = serde_json::from_value(process.clone())?;
+    if process.no_new_privileges() == Some(true) {
+        return Ok(None);
+    }
+    let lent = crate::lend::lend(&mut process, &[Capability::SysAdmin]);
+    if lent.is_some() {
+        config["process"]["capabilities"] = serde_json::to_value(process.capabilities())?;
+    }
+    Ok(lent)
 }
 
 /// Applies the corrections; whether anything changed.
@@ -238,9 +301,34 @@ fn correct(config: &mut Value, id: &str, systemd: bool) -> bool {
                 !(same_action && same_errno)
             });
             changed |= calls.len() != before;
+            for arg in calls
+                .iter_mut()
+                .filter_map(|call| call.get_mut("args").and_then(Value::as_array_mut))
+                .flatten()
+            {
+                changed |= swap_masked_eq(arg);
+            }
         }
     }
     changed
+}
+
+/// `SCMP_CMP_MASKED_EQ` compares `(arg & value) == valueTwo` in runc (and
+/// docker's, podman's and Kubernetes' profiles are written so: clone is
+/// allowed when `(flags & 0x7E020000) == 0`, no namespace flags).
+/// libcontainer 0.7.0 (`seccomp::translate_op`) gives libseccomp valueTwo
+/// as the mask and value as the datum, which libseccomp then masks too:
+/// `(flags & 0) == 0`, always true, so that profile let a container clone
+/// new namespaces. Swapped here, libcontainer's reading is runc's.
+fn swap_masked_eq(arg: &mut Value) -> bool {
+    if arg.get("op").and_then(Value::as_str) != Some("SCMP_CMP_MASKED_EQ") {
+        return false;
+    }
+    let value = arg.get("value").cloned().unwrap_or(Value::from(0));
+    let value_two = arg.get("valueTwo").cloned().unwrap_or(Value::from(0));
+    arg["value"] = value_two;
+    arg["valueTwo"] = value;
+    true
 }
 
 /// libseccomp's name of the architecture sealrun runs on.
@@ -314,6 +402,73 @@ mod tests {
     }
 
     #[test]
+    fn masked_eq_reads_as_runc_reads_it() {
+        let mut config = json!({"linux": {"cgroupsPath": "/x", "seccomp": {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [
+                {"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"},
+                {"index": 2, "value": 3840, "valueTwo": 256, "op": "SCMP_CMP_MASKED_EQ"},
+                {"index": 1, "value": 7, "op": "SCMP_CMP_EQ"}
+            ]}]
+        }}});
+        assert!(correct(&mut config, "c1", false));
+        assert_eq!(
+            config["linux"]["seccomp"]["syscalls"][0]["args"],
+            json!([
+                {"index": 0, "value": 0, "valueTwo": 2114060288, "op": "SCMP_CMP_MASKED_EQ"},
+                {"index": 2, "value": 256, "valueTwo": 3840, "op": "SCMP_CMP_MASKED_EQ"},
+                {"index": 1, "value": 7, "op": "SCMP_CMP_EQ"}
+            ])
+        );
+    }
+
+    #[test]
+    fn the_init_borrows_cap_sys_admin_for_the_stub_only_without_no_new_privs() {
+        let config = |nnp: Option<bool>, default: &str, effective: &[&str]| {
+            let mut c = json!({
+                "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "capabilities": {
+                    "bounding": effective, "effective": effective, "permitted": effective
+                }},
+                "linux": {"seccomp": {"defaultAction": default,
+                    "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}}
+            });
+            if let Some(nnp) = nnp {
+                c["process"]["noNewPrivileges"] = json!(nnp);
+            }
+            c
+        };
+        let mut c = config(None, "SCMP_ACT_ERRNO", &["CAP_KILL"]);
+        assert!(lend_for_stub(&mut c).unwrap().is_some());
+        let caps = &c["process"]["capabilities"];
+        for set in ["bounding", "effective", "permitted"] {
+            let set: Vec<&str> = caps[set]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(
+                set.contains(&"CAP_SYS_ADMIN") && set.contains(&"CAP_KILL"),
+                "{caps}"
+            );
+        }
+        assert_eq!(caps.get("inheritable"), None, "never inheritable: {caps}");
+        for (nnp, default, effective) in [
+            (Some(true), "SCMP_ACT_ERRNO", &["CAP_KILL"][..]),
+            (None, "SCMP_ACT_ALLOW", &["CAP_KILL"][..]),
+            (None, "SCMP_ACT_ERRNO", &["CAP_SYS_ADMIN"][..]),
+        ] {
+            let mut c = config(nnp, default, effective);
+            let before = c.clone();
+            assert!(
+                lend_for_stub(&mut c).unwrap().is_none(),
+                "{nnp:?} {default} {effective:?}"
+            );
+            assert_eq!(c, before);
+        }
+    }
+
+    #[test]
     fn prepared_copy_links_the_bundle_and_goes_away() {
         let bundle = tempfile::tempdir().unwrap();
         let root = tempfile::tempdir().unwrap();
@@ -347,7 +502,7 @@ mod tests {
         let prepared = prepare(root.path(), "c1", bundle.path(), false)
             .unwrap()
             .unwrap();
-        prepared.persist();
+        prepared.persist().unwrap();
         assert!(dir.exists());
         remove(&root.path().join("c1"));
         assert!(!dir.exists());

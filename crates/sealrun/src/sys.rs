@@ -450,3 +450,71 @@ pub fn close_static_fd(fd: RawFd) {
     // (the callers' contract). An error (EBADF) leaves nothing to undo.
     unsafe { libc::close(fd) };
 }
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, prog)`: adds `program` (classic BPF)
+/// to the calling thread's filters. Needs no_new_privs or CAP_SYS_ADMIN.
+pub fn load_seccomp_filter(program: &[libc::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(program.len()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "seccomp filter of {} instructions (at most 65535)",
+                program.len()
+            ),
+        )
+    })?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `program`, alive for the call; the kernel
+    // copies the instructions and never writes through the pointer.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("seccomp(SECCOMP_SET_MODE_FILTER) of {len} instructions: {err}"),
+        ));
+    }
+    Ok(())
+}
+
+/// For tests of seccomp filters: in a forked child with no_new_privs, runs
+/// `load`, then syscall `nr` with junk arguments; returns the errno it gave
+/// (0 on success; 200 when `load` failed).
+#[cfg(test)]
+pub fn errno_in_child_after(load: impl FnOnce() -> Result<(), String>, nr: libc::c_long) -> i32 {
+    // SAFETY: the child makes only prctl, the filter load and one raw
+    // syscall, then leaves with _exit (no destructors, no unwinding).
+    match unsafe { libc::fork() } {
+        0 => {
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            let code = match load() {
+                Err(_) => 200,
+                // SAFETY: a syscall whose arguments are plain integers.
+                Ok(()) => match unsafe { libc::syscall(nr, 0xdead_beef_usize, 0, 0) } {
+                    r if r < 0 => io::Error::last_os_error().raw_os_error().unwrap_or(201),
+                    _ => 0,
+                },
+            };
+            // SAFETY: ends the forked child at once.
+            unsafe { libc::_exit(code) }
+        }
+        -1 => panic!("fork: {}", io::Error::last_os_error()),
+        pid => {
+            let mut status = 0;
+            // SAFETY: waits for the child forked above.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            libc::WEXITSTATUS(status)
+        }
+    }
+}

@@ -599,3 +599,78 @@ fn exec_gets_the_containers_seccomp_profile() {
     env.sealrun(&["delete", "-f", &id]).assert_ok();
     env.assert_nothing_left(&id);
 }
+
+/// The profile as runc applies it: `SCMP_CMP_MASKED_EQ` is `(arg & value)
+/// == valueTwo` (libcontainer read it the other way round, so docker's
+/// clone rule let containers clone namespaces), and a syscall newer than
+/// every one the profile names gets ENOSYS, not the profile's EPERM (glibc
+/// falls back from clone3, statx, ... only on ENOSYS). For the init, with
+/// and without no_new_privs (without it sealrun lends CAP_SYS_ADMIN to load
+/// the stub and takes it back before `start`), and for an exec'd process.
+#[test]
+fn seccomp_profile_reads_as_runcs_with_its_enosys_stub() {
+    let Some(env) = common::env("seccomp_enosys") else {
+        return;
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probes/seccomp_probe.c");
+    // Every syscall libseccomp knows but socket (the init's own code runs
+    // under the profile too when it has no no_new_privs).
+    let arch = libseccomp::ScmpArch::native();
+    let names: Vec<String> = (0..=999)
+        .filter_map(|nr| {
+            libseccomp::ScmpSyscall::from(nr)
+                .get_name_by_arch(arch)
+                .ok()
+        })
+        .filter(|n| n != "socket")
+        .collect();
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": names, "action": "SCMP_ACT_ALLOW"},
+            {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 2, "value": 3840, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
+        ]
+    });
+    let want = format!("nr1000={} proto0=0 proto100={}", libc::ENOSYS, libc::EPERM);
+    for nnp in [false, true] {
+        let bundle = env.bundle(&format!("b{nnp}"), &["/probe"]);
+        let built = std::process::Command::new("gcc")
+            .args(["-static", "-O2", "-o"])
+            .arg(bundle.join("rootfs/probe"))
+            .arg(&source)
+            .output()
+            .expect("gcc (installed by scripts/deps.sh)");
+        assert!(built.status.success(), "gcc -static: {built:?}");
+        env.edit_config(&bundle, |c| {
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["linux"]["seccomp"] = profile.clone();
+        });
+        let id = env.id(&format!("run{nnp}"));
+        let out = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+        out.assert_ok();
+        assert_eq!(out.stdout.trim(), want, "nnp={nnp}: the init");
+
+        env.edit_config(&bundle, |c| c["process"]["args"] = json!(["sleep", "1000"]));
+        let id = env.id(&format!("exec{nnp}"));
+        env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+            .assert_ok();
+        let out = env.sealrun(&["exec", &id, "/probe"]);
+        out.assert_ok();
+        assert_eq!(out.stdout.trim(), want, "nnp={nnp}: an exec'd process");
+        // Nothing lent survives: not in the init, not in what exec takes
+        // its processes from.
+        let pid = env.state(&id)["pid"].as_i64().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let out = env.sealrun(&["exec", &id, "cat", "/proc/self/status"]);
+        out.assert_ok();
+        for status in [&status, &out.stdout] {
+            for line in status_lines(status, &["CapBnd", "CapEff", "CapPrm"]) {
+                let bits = u64::from_str_radix(line.rsplit('\t').next().unwrap(), 16).unwrap();
+                assert_eq!(bits & (1 << 21), 0, "nnp={nnp}: CAP_SYS_ADMIN kept: {line}");
+            }
+        }
+        env.sealrun(&["delete", "-f", &id]).assert_ok();
+        env.assert_nothing_left(&id);
+    }
+}

@@ -48,6 +48,10 @@ mod exec_cgroup;
 #[path = "../src/start_hooks.rs"]
 mod start_hooks;
 
+#[allow(dead_code)]
+#[path = "../src/seccomp_stub.rs"]
+mod seccomp_stub;
+
 mod common;
 
 use std::os::fd::OwnedFd;

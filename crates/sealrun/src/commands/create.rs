@@ -95,6 +95,17 @@ pub fn build_init_container(
         cgroupfs::check_existing(&libcontainer::utils::get_cgroup_path(&configured, id))
             .with_context(|| format!("cannot create container {id}"))?;
     }
+    let stub = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(crate::seccomp_stub::Stub::for_profile);
+    let executor = match stub {
+        Some(stub) => {
+            executor.with_seccomp_stub(stub, prepared.as_ref().and_then(|p| p.lent().cloned()))
+        }
+        None => executor,
+    };
     let dmz = executor.uses_dmz();
     // runc's words for the start of container setup (its users grep them).
     tracing::debug!("nsexec container setup");
@@ -125,10 +136,10 @@ pub fn build_init_container(
             )
         }
         Ok(mut container) => {
-            if let Some(p) = prepared {
-                p.persist();
-            }
-            if let Err(err) = settle(&container, &spec, dmz, user_bundle, &copy_up) {
+            let persisted = prepared.map_or(Ok(()), prepare::PreparedBundle::persist);
+            if let Err(err) =
+                persisted.and_then(|()| settle(&container, &spec, dmz, user_bundle, &copy_up))
+            {
                 discard(&mut container);
                 return Err(err.context(format!("failed to create container {id}")));
             }

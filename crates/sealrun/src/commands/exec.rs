@@ -96,6 +96,9 @@ pub fn exec(runtime: &Runtime, args: crate::cli::Exec, executor: SealExecutor) -
             executor = executor.with_exec_cgroups(cgroups);
         }
     }
+    if let Some(stub) = profile.and_then(crate::seccomp_stub::Stub::for_profile) {
+        executor = executor.with_seccomp_stub(stub, None);
+    }
     let process_file = write_process(&container.root, &process)?;
 
     // A foreground process with a terminal: sealrun is its console socket

@@ -1,0 +1,283 @@
+//! `-ENOSYS` for syscalls newer than the container's seccomp profile.
+//!
+//! A profile lists the syscalls its author knew; with a deny-by-errno
+//! default (`SCMP_ACT_ERRNO`, docker's, podman's and Kubernetes' profiles)
+//! every syscall added to the kernel since fails with EPERM. Programs probe
+//! new syscalls and fall back only on ENOSYS ("this kernel has no such
+//! call"): glibc's clone3 for pthread_create, statx, faccessat2, openat2.
+//! EPERM makes them fail instead. runc prepends a stub to the filter that
+//! answers ENOSYS for every syscall number above the highest one the
+//! profile names, per architecture. libcontainer 0.7.0
+//! (`seccomp::initialize_seccomp`) loads libseccomp's filter as it is.
+//!
+//! sealrun adds the stub as a second filter, loaded after the profile's.
+//! The kernel runs every filter and keeps the most restrictive action; of
+//! equal actions, the most recently loaded filter's value. The stub only
+//! ever answers ALLOW (lowest precedence: the profile decides) or ERRNO
+//! (ENOSYS) for a number above the profile's highest, where a profile with
+//! an errno default answers ERRNO too: so the stub can change the errno the
+//! profile returns there, and nothing else. Profiles whose default is not
+//! an errno get no stub (with a kill or trap default the profile's answer
+//! would win anyway; with allow, log, trace or notify the stub would deny).
+//!
+//! Loading a filter takes no_new_privs or CAP_SYS_ADMIN: `lend` provides the
+//! latter where the process has neither, as for `exec_seccomp`.
+
+use libcontainer::oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction};
+use libseccomp::{ScmpArch, ScmpSyscall};
+
+use crate::sys;
+
+/// `seccomp_data.arch` values (linux/audit.h: EM_* | 64-bit | little-endian
+/// flags), which libc does not export.
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+const AUDIT_ARCH_RISCV64: u32 = 0xC000_00F3;
+const AUDIT_ARCH_S390X: u32 = 0x8000_0016;
+const AUDIT_ARCH_PPC64LE: u32 = 0xC000_0015;
+
+/// The x32 ABI's syscalls are x86_64's audit arch with this bit set.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// The stub, as classic BPF for seccomp(2).
+#[derive(Clone, Debug)]
+pub struct Stub {
+    program: Vec<libc::sock_filter>,
+}
+
+/// The architectures the stub knows (the profile's names for them, their
+/// audit arch), and how libseccomp numbers their syscalls.
+fn arch_info(arch: Arch) -> Option<(ScmpArch, u32)> {
+    Some(match arch {
+        Arch::ScmpArchX86_64 => (ScmpArch::X8664, AUDIT_ARCH_X86_64),
+        Arch::ScmpArchX32 => (ScmpArch::X32, AUDIT_ARCH_X86_64),
+        Arch::ScmpArchX86 => (ScmpArch::X86, AUDIT_ARCH_I386),
+        Arch::ScmpArchAarch64 => (ScmpArch::Aarch64, AUDIT_ARCH_AARCH64),
+        Arch::ScmpArchArm => (ScmpArch::Arm, AUDIT_ARCH_ARM),
+        Arch::ScmpArchRiscv64 => (ScmpArch::Riscv64, AUDIT_ARCH_RISCV64),
+        Arch::ScmpArchS390x => (ScmpArch::S390X, AUDIT_ARCH_S390X),
+        Arch::ScmpArchPpc64le => (ScmpArch::Ppc64Le, AUDIT_ARCH_PPC64LE),
+        _ => return None,
+    })
+}
+
+/// This machine's architecture, which libseccomp's filter always covers.
+fn native() -> Option<Arch> {
+    Some(if cfg!(target_arch = "x86_64") {
+        Arch::ScmpArchX86_64
+    } else if cfg!(target_arch = "aarch64") {
+        Arch::ScmpArchAarch64
+    } else if cfg!(target_arch = "x86") {
+        Arch::ScmpArchX86
+    } else if cfg!(target_arch = "arm") {
+        Arch::ScmpArchArm
+    } else if cfg!(target_arch = "riscv64") {
+        Arch::ScmpArchRiscv64
+    } else if cfg!(target_arch = "s390x") {
+        Arch::ScmpArchS390x
+    } else if cfg!(all(target_arch = "powerpc64", target_endian = "little")) {
+        Arch::ScmpArchPpc64le
+    } else {
+        return None;
+    })
+}
+
+/// The highest syscall number the profile names on `arch` (names that do
+/// not exist there, and libseccomp's negative pseudo-numbers, count not).
+fn highest(profile: &LinuxSeccomp, arch: ScmpArch) -> Option<u32> {
+    profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .flat_map(|rule| rule.names().iter())
+        .filter_map(|name| ScmpSyscall::from_name_by_arch(name, arch).ok())
+        .map(|s| s.as_raw_syscall())
+        .filter(|nr| *nr >= 0)
+        .map(|nr| nr as u32)
+        .max()
+}
+
+fn stmt(code: u32, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+const LD_NR: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+const JEQ: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+const JGT: u32 = libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K;
+const JSET: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
+const RET: u32 = libc::BPF_RET | libc::BPF_K;
+/// Offsets in `struct seccomp_data`.
+const NR_OFFSET: u32 = 0;
+const ARCH_OFFSET: u32 = 4;
+
+fn ret_allow() -> libc::sock_filter {
+    stmt(RET, libc::SECCOMP_RET_ALLOW)
+}
+
+fn ret_enosys() -> libc::sock_filter {
+    stmt(RET, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32)
+}
+
+impl Stub {
+    /// The stub for `profile`, if it needs one (an errno default and at
+    /// least one architecture the stub knows).
+    pub fn for_profile(profile: &LinuxSeccomp) -> Option<Self> {
+        if profile.default_action() != LinuxSeccompAction::ScmpActErrno {
+            return None;
+        }
+        let mut arches: Vec<Arch> = profile.architectures().clone().unwrap_or_default();
+        arches.extend(native());
+        // The highest number named on `arch`, if the filter covers it and
+        // names anything there (else the profile keeps all its numbers).
+        let max_of = |arch: Arch| -> Option<u32> {
+            let (scmp, _) = arch_info(arch)?;
+            arches.contains(&arch).then(|| highest(profile, scmp))?
+        };
+        let mut program = vec![stmt(LD_NR, ARCH_OFFSET)];
+        let mut done = Vec::new();
+        for &arch in &arches {
+            let Some((_, audit)) = arch_info(arch) else {
+                continue;
+            };
+            // x32 shares x86_64's audit arch: one block for both.
+            if done.contains(&audit) {
+                continue;
+            }
+            done.push(audit);
+            if audit == AUDIT_ARCH_X86_64 {
+                let (max64, max32) = (max_of(Arch::ScmpArchX86_64), max_of(Arch::ScmpArchX32));
+                if max64.is_some() || max32.is_some() {
+                    program.extend(block_x86_64(
+                        max64.unwrap_or(u32::MAX),
+                        max32.map_or(u32::MAX, |m| m | X32_SYSCALL_BIT),
+                    ));
+                }
+            } else if let Some(max) = max_of(arch) {
+                program.extend([
+                    jump(JEQ, audit, 0, 4),
+                    stmt(LD_NR, NR_OFFSET),
+                    jump(JGT, max, 0, 1),
+                    ret_enosys(),
+                    ret_allow(),
+                ]);
+            }
+        }
+        if program.len() == 1 {
+            return None;
+        }
+        program.push(ret_allow());
+        Some(Self { program })
+    }
+
+    /// Loads the stub as a filter of the calling thread (process: the
+    /// processes it is loaded in are single-threaded).
+    pub fn load(&self) -> Result<(), String> {
+        sys::load_seccomp_filter(&self.program)
+            .map_err(|e| format!("failed to load the -ENOSYS stub of the seccomp profile: {e}"))
+    }
+}
+
+/// x86_64's block: x32 numbers (bit 30 set) against their own limit
+/// (u32::MAX: none, the profile decides).
+fn block_x86_64(max64: u32, max32: u32) -> [libc::sock_filter; 9] {
+    [
+        jump(JEQ, AUDIT_ARCH_X86_64, 0, 8),
+        stmt(LD_NR, NR_OFFSET),
+        jump(JSET, X32_SYSCALL_BIT, 3, 0),
+        jump(JGT, max64, 0, 1),
+        ret_enosys(),
+        ret_allow(),
+        jump(JGT, max32, 0, 1),
+        ret_enosys(),
+        ret_allow(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libcontainer::oci_spec::runtime::{LinuxSeccompBuilder, LinuxSyscallBuilder};
+
+    fn profile(default: LinuxSeccompAction, names: &[&str]) -> LinuxSeccomp {
+        LinuxSeccompBuilder::default()
+            .default_action(default)
+            .architectures(vec![
+                Arch::ScmpArchX86_64,
+                Arch::ScmpArchX86,
+                Arch::ScmpArchX32,
+            ])
+            .syscalls(vec![LinuxSyscallBuilder::default()
+                .names(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .action(LinuxSeccompAction::ScmpActAllow)
+                .build()
+                .unwrap()])
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn only_errno_defaults_get_a_stub() {
+        for default in [
+            LinuxSeccompAction::ScmpActAllow,
+            LinuxSeccompAction::ScmpActLog,
+            LinuxSeccompAction::ScmpActKill,
+            LinuxSeccompAction::ScmpActTrace,
+            LinuxSeccompAction::ScmpActNotify,
+        ] {
+            assert!(
+                Stub::for_profile(&profile(default, &["read"])).is_none(),
+                "{default:?}"
+            );
+        }
+        assert!(Stub::for_profile(&profile(LinuxSeccompAction::ScmpActErrno, &["read"])).is_some());
+    }
+
+    fn errno_under_stub(stub: &Stub, nr: libc::c_long) -> i32 {
+        crate::sys::errno_in_child_after(|| stub.load(), nr)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn numbers_above_the_profile_get_enosys_others_pass() {
+        // getppid (110) is the highest name here.
+        let stub = Stub::for_profile(&profile(
+            LinuxSeccompAction::ScmpActErrno,
+            &["read", "getppid", "close"],
+        ))
+        .unwrap();
+        assert_eq!(errno_under_stub(&stub, 1000), libc::ENOSYS);
+        assert_eq!(errno_under_stub(&stub, libc::SYS_clone3), libc::ENOSYS);
+        // At or below the highest: the stub allows; the kernel answers.
+        assert_eq!(errno_under_stub(&stub, libc::SYS_getppid), 0);
+        assert_eq!(errno_under_stub(&stub, libc::SYS_close), libc::EBADF);
+        // x32 numbers (bit 30) are judged against x32's own highest.
+        let x32_max = ScmpSyscall::from_name_by_arch("getppid", ScmpArch::X32)
+            .unwrap()
+            .as_raw_syscall() as u32;
+        assert!(x32_max & X32_SYSCALL_BIT != 0);
+        let limits: Vec<u32> = stub
+            .program
+            .iter()
+            .filter(|i| u32::from(i.code) == JGT)
+            .map(|i| i.k)
+            .collect();
+        assert!(limits.contains(&x32_max), "{limits:x?}");
+        assert!(limits.contains(&(libc::SYS_getppid as u32)), "{limits:x?}");
+    }
+}
