@@ -295,14 +295,7 @@ unsafe fn seal_and_reexec(
         0,
     )
     .ok_or(Decline::Mount)?;
-    raw::fsconfig(
-        fs,
-        libc::FSCONFIG_CMD_CREATE,
-        core::ptr::null(),
-        core::ptr::null(),
-        0,
-    )
-    .ok_or(Decline::Mount)?;
+    raw::fsconfig_create(fs).ok_or(Decline::Mount)?;
     let attrs = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOSUID;
     let mnt = fds.push(raw::fsmount(fs, attrs)).ok_or(Decline::Mount)?;
     let sealed = fds
@@ -397,14 +390,7 @@ unsafe fn huge_copy_and_reexec(
         .or_else(|| set(c"huge", c"always"))
         .ok_or(Decline::Mount)?;
     set(c"mode", c"0700").ok_or(Decline::Mount)?;
-    raw::fsconfig(
-        fs,
-        libc::FSCONFIG_CMD_CREATE,
-        core::ptr::null(),
-        core::ptr::null(),
-        0,
-    )
-    .ok_or(Decline::Mount)?;
+    raw::fsconfig_create(fs).ok_or(Decline::Mount)?;
     let mnt = fds
         .push(raw::fsmount(
             fs,
@@ -938,6 +924,17 @@ mod raw {
             aux as usize,
         );
         (r == 0).then_some(())
+    }
+
+    /// FSCONFIG_CMD_CREATE: the superblock of the configured context.
+    pub unsafe fn fsconfig_create(fs: i32) -> Option<()> {
+        fsconfig(
+            fs,
+            libc::FSCONFIG_CMD_CREATE,
+            core::ptr::null(),
+            core::ptr::null(),
+            0,
+        )
     }
 
     pub unsafe fn fsmount(fs: i32, attrs: u64) -> Option<i32> {
