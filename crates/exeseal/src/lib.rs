@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | already sealed | 0 | /proc/self/exe is a sealed memfd (memfd-bind) or a lower-only overlay mount (sealmount) |
 //! | [`Strategy::Overlayfs`] | ~0, no copy | private detached lower-only overlayfs over the binary's dir |
-//! | [`Strategy::Hugetmpfs`] | one copy, in huge pages | O_TMPFILE on a private detached tmpfs (`huge=always`), mount read-only, kept only as O_PATH |
+//! | [`Strategy::Hugetmpfs`] | one copy, in huge pages | O_TMPFILE on a private detached tmpfs (`huge=within_size`, else `always`), sized first and written whole, mount read-only, kept only as O_PATH |
 //! | [`Strategy::Memfd`] | one copy | memfd with F_SEAL_SEAL/SHRINK/GROW/WRITE (+EXEC) |
 //! | [`Strategy::Tmpfile`] | one copy | O_TMPFILE on a private read-only tmpfs, else in an exec-capable dir made immutable; kept only as O_PATH |
 //! | [`Strategy::UnlinkedTemp`] | one copy | temp file unlinked at once, made immutable, kept only as O_PATH |
