@@ -98,11 +98,18 @@ fn run_one(hook: &Hook, state: &str) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("fork/exec {}: {}", path.display(), go_error(&e)))?;
-    // The state is small (well under a pipe's buffer): written whole before
-    // the hook reads, and a hook that never reads cannot block us.
+    // The state goes in and the output comes out on threads of their own,
+    // as runc's goroutines do: a hook that does not read its stdin, or
+    // writes more than a pipe holds, must not stall the init before the
+    // hook has exited (or its timeout has passed).
+    let state = state.as_bytes().to_vec();
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(state.as_bytes());
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&state);
+        });
     }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let deadline = hook
         .timeout()
         .filter(|t| *t > 0)
@@ -122,14 +129,11 @@ fn run_one(hook: &Hook, state: &str) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_string(&mut stdout);
-    }
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut stderr);
-    }
+    // A process the hook left behind may hold its output open: what came
+    // within a moment is what the error shows.
+    let collect =
+        |rx: std::sync::mpsc::Receiver<String>| rx.recv_timeout(OUTPUT_GRACE).unwrap_or_default();
+    let (stdout, stderr) = (collect(stdout), collect(stderr));
     if status.success() {
         return Ok(());
     }
@@ -137,6 +141,24 @@ fn run_one(hook: &Hook, state: &str) -> Result<(), String> {
         "error running hook: {}, stdout: {stdout}, stderr: {stderr}",
         describe(status)
     ))
+}
+
+/// How long the output of a hook that has exited may take to arrive.
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
+
+/// Reads `pipe` to its end on a thread; the text arrives on the channel.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+        let _ = tx.send(text);
+    });
+    rx
 }
 
 /// A failed wait status as Go's `ExitError` says it: `exit status 1`,
@@ -240,6 +262,21 @@ mod tests {
             run_one(&hook(&["sh", "-c", "sleep 5"], Some(1)), state),
             Err("hook ran past specified timeout of 1.0s".into())
         );
+        // More output than a pipe holds, and no reading of stdin.
+        let big = run_one(
+            &hook(
+                &["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x; exit 1"],
+                Some(5),
+            ),
+            &"s".repeat(200_000),
+        );
+        let big = big.unwrap_err();
+        assert!(
+            big.starts_with("error running hook: exit status 1, stdout: xxx"),
+            "{}",
+            &big[..80]
+        );
+        assert!(big.contains(&format!("stdout: {}, stderr: ", "x".repeat(300_000))));
         let missing = HookBuilder::default()
             .path("/no/such/hook")
             .build()
