@@ -125,23 +125,6 @@ impl Plan {
             .collect()
     }
 
-    /// The container's cgroup directory in the v1 hierarchy of `controller`
-    /// (`memory`, `cpu` of `cpu,cpuacct`, `name=systemd`).
-    pub fn controller_dir(&self, controller: &str) -> Option<&Path> {
-        if self.v2 {
-            return None;
-        }
-        let named = controller.strip_prefix("name=");
-        self.hierarchies
-            .iter()
-            .find(|h| {
-                h.name == controller
-                    || named == Some(h.name.as_str())
-                    || h.aliases.iter().any(|a| a == controller)
-            })
-            .map(|h| h.host_dir.as_path())
-    }
-
     /// The container's cgroup directory on a pure cgroup v2 host.
     pub fn unified_dir(&self) -> Option<&Path> {
         match (self.v2, self.hierarchies.as_slice()) {
@@ -412,6 +395,20 @@ fn pick_mount<'m>(
         .find(|m| Path::new(&m.mount_point).starts_with(CGROUP_ROOT))
         .or(all.first())
         .copied()
+}
+
+/// Which of `dirs` (a container's cgroup directories, one per hierarchy)
+/// lies in the cgroup v1 hierarchy of `controller` (`memory`, `cpu`,
+/// `name=systemd`); none on cgroup v2.
+pub fn controller_dir_among(dirs: &[PathBuf], controller: &str) -> Option<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mounts = parse_mountinfo(&mountinfo);
+    let mount = pick_mount(&mounts, &|m| {
+        m.fs_type == "cgroup" && m.super_options.split(',').any(|o| o == controller)
+    })?;
+    dirs.iter()
+        .find(|d| d.starts_with(&mount.mount_point))
+        .cloned()
 }
 
 /// Before a container is created in it: a cgroup that already exists and

@@ -5,11 +5,14 @@
 //! (`--cgroup memory:a --cgroup cpu,cpuacct:b`); controllers not named stay
 //! in the container's own cgroup. libcontainer 0.7.0 has the first form only
 //! (`TenantContainerBuilder::with_sub_cgroup` takes one path, for every
-//! controller, and creates it where it is missing; runc refuses that), so
-//! sealrun does both itself.
+//! controller, and creates it where it is missing; runc refuses that).
+//! The base of every path is the container's cgroup as `create` recorded
+//! it, not where its init is now (a systemd init moves itself down).
 //!
-//! How: before anything is built, sealrun opens `cgroup.procs` of each
-//! named sub-cgroup on the host (a missing one is the error, as in runc).
+//! The single path goes to libcontainer once sealrun has checked that it
+//! exists in every hierarchy. For per-controller paths, before anything is
+//! built, sealrun opens `cgroup.procs` of each named sub-cgroup on the host
+//! (a missing one is the error, as in runc).
 //! The descriptors go to the exec'd process with the executor, which
 //! writes "0" (itself) into each first thing before its exec: the kernel
 //! checks a cgroup v1 migration against the credentials of whoever *opened*
@@ -41,19 +44,19 @@ pub enum SubCgroups {
 pub fn parse(values: &[String]) -> Result<SubCgroups> {
     let mut per = BTreeMap::new();
     for value in values {
-        let parts: Vec<&str> = value.splitn(3, ':').collect();
-        match parts.as_slice() {
-            [path] if values.len() == 1 => return Ok(SubCgroups::All((*path).to_owned())),
-            [_] => bail!("invalid --cgroup argument: {value} (missing <controller>: prefix)"),
-            [controllers, path] => {
+        match value.split_once(':') {
+            None if values.len() == 1 => return Ok(SubCgroups::All(value.clone())),
+            None => bail!("invalid --cgroup argument: {value} (missing <controller>: prefix)"),
+            Some((controllers, path)) => {
                 for ctrl in controllers.split(',') {
                     if ctrl.is_empty() {
                         bail!("invalid --cgroup argument: {value} (empty controller name)");
                     }
-                    per.insert(ctrl.to_owned(), (*path).to_owned());
+                    if per.insert(ctrl.to_owned(), path.to_owned()).is_some() {
+                        bail!("invalid --cgroup argument(s): controller {ctrl} specified multiple times");
+                    }
                 }
             }
-            _ => bail!("invalid --cgroup argument: {value}"),
         }
     }
     Ok(if per.is_empty() {
@@ -88,43 +91,31 @@ pub struct InProcess {
 }
 
 impl InProcess {
-    /// Opens `cgroup.procs` of every sub-cgroup `request` names. `dirs` are
-    /// the container's own cgroup directories, one per hierarchy (one on
-    /// cgroup v2); `dir_of` gives the one of a v1 controller (none on v2,
-    /// where runc knows no controller names either). `place` moves each
-    /// descriptor where libcontainer's fd cleanup leaves it open. `None`
-    /// when there is nothing to move (no `--cgroup`, or the container's own).
-    pub fn open<'d>(
-        request: &SubCgroups,
-        dirs: &[&'d Path],
-        dir_of: impl Fn(&str) -> Option<&'d Path>,
+    /// Opens `cgroup.procs` of every sub-cgroup `per` names; `dir_of` gives
+    /// the container's own cgroup directory of a v1 controller (none on
+    /// cgroup v2, where runc knows no controller names either). `place`
+    /// moves each descriptor where libcontainer's fd cleanup leaves it
+    /// open. `None` when there is nothing to move (the container's own).
+    pub fn open(
+        per: &BTreeMap<String, String>,
+        dir_of: impl Fn(&str) -> Option<PathBuf>,
         mut place: impl FnMut(OwnedFd) -> Result<OwnedFd>,
     ) -> Result<Option<Self>> {
         // One target per hierarchy: co-mounted controllers (cpu,cpuacct)
         // share one directory, so one path for all of them.
-        let mut targets: BTreeMap<&Path, (&str, PathBuf)> = BTreeMap::new();
-        match request {
-            SubCgroups::None => return Ok(None),
-            SubCgroups::All(sub) => {
-                for dir in dirs {
-                    targets.insert(dir, ("", below(dir, sub)?));
+        let mut targets: BTreeMap<PathBuf, (&str, PathBuf)> = BTreeMap::new();
+        for (ctrl, sub) in per {
+            let dir = dir_of(ctrl).with_context(|| format!("unknown controller {ctrl}"))?;
+            let target = below(&dir, sub)?;
+            if let Some((other, earlier)) = targets.get(&dir) {
+                if *earlier != target {
+                    bail!(
+                        "invalid --cgroup arguments: {other} and {ctrl} share the hierarchy at {} but were given different paths",
+                        dir.display()
+                    );
                 }
             }
-            SubCgroups::PerController(per) => {
-                for (ctrl, sub) in per {
-                    let dir = dir_of(ctrl).with_context(|| format!("unknown controller {ctrl}"))?;
-                    let target = below(dir, sub)?;
-                    if let Some((other, earlier)) = targets.get(dir) {
-                        if *earlier != target {
-                            bail!(
-                                "invalid --cgroup arguments: {other} and {ctrl} share the hierarchy at {} but were given different paths",
-                                dir.display()
-                            );
-                        }
-                    }
-                    targets.insert(dir, (ctrl.as_str(), target));
-                }
-            }
+            targets.insert(dir, (ctrl.as_str(), target));
         }
         let mut procs = Vec::new();
         for (dir, (_, target)) in targets {
@@ -135,15 +126,7 @@ impl InProcess {
             let fd = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&file)
-                .map_err(|e| {
-                    let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
-                    // runc's (Go's) wording, which engines and its tests match.
-                    anyhow::anyhow!(
-                        "adding pid to cgroups: open {}: {}",
-                        file.display(),
-                        errno.desc().to_lowercase()
-                    )
-                })?;
+                .map_err(|e| adding_error(&file, &e))?;
             procs.push(place(fd.into())?);
         }
         Ok((!procs.is_empty()).then(|| Self {
@@ -166,6 +149,31 @@ impl InProcess {
         }
         Ok(())
     }
+}
+
+/// One path for every controller (`--cgroup sub`): libcontainer moves the
+/// process there (`with_sub_cgroup`; on cgroup v2 straight into it, which a
+/// container cgroup with controllers enabled for its children requires),
+/// but it creates a sub-cgroup that is missing, and runc refuses one. So
+/// every hierarchy's `sub` (below the container's `dirs`) must exist first.
+pub fn check_all(dirs: &[PathBuf], sub: &str) -> Result<()> {
+    for dir in dirs {
+        let file = below(dir, sub)?.join("cgroup.procs");
+        if let Err(e) = std::fs::metadata(&file) {
+            return Err(adding_error(&file, &e));
+        }
+    }
+    Ok(())
+}
+
+/// runc's (Go's) wording, which engines and its tests match.
+fn adding_error(file: &Path, e: &std::io::Error) -> anyhow::Error {
+    let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
+    anyhow::anyhow!(
+        "adding pid to cgroups: open {}: {}",
+        file.display(),
+        errno.desc().to_lowercase()
+    )
 }
 
 fn fd_path(fd: &OwnedFd) -> String {
@@ -197,10 +205,17 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         assert_eq!(per, SubCgroups::PerController(want));
+        // The path is all after the first colon.
+        let colon = parse(&args(&["memory:a:b"])).unwrap();
+        let want: BTreeMap<String, String> = [("memory".to_owned(), "a:b".to_owned())].into();
+        assert_eq!(colon, SubCgroups::PerController(want));
         for (bad, says) in [
             (&["a", "memory:b"][..], "missing <controller>: prefix"),
-            (&["a:b:c"][..], "invalid --cgroup argument: a:b:c"),
             (&[",cpu:x"][..], "empty controller name"),
+            (
+                &["cpu:a", "cpu,memory:b"][..],
+                "controller cpu specified multiple times",
+            ),
         ] {
             let err = parse(&args(bad)).unwrap_err().to_string();
             assert!(err.contains(says), "{bad:?}: {err}");

@@ -119,15 +119,16 @@ impl SealExecutor {
         self
     }
 
-    /// The -ENOSYS stub of the container's seccomp profile, and (for the
-    /// init) the capabilities lent to load it.
-    pub fn with_seccomp_stub(
-        mut self,
-        stub: crate::seccomp_stub::Stub,
-        init_lent: Option<crate::lend::GiveBack>,
-    ) -> Self {
+    /// The -ENOSYS stub of the container's seccomp profile.
+    pub fn with_seccomp_stub(mut self, stub: crate::seccomp_stub::Stub) -> Self {
         self.stub = Some(stub);
-        self.init_lent = init_lent;
+        self
+    }
+
+    /// Capabilities the prepared config lent the init (to load the stub),
+    /// taken back before it waits for `start`.
+    pub fn with_init_lent(mut self, lent: Option<crate::lend::GiveBack>) -> Self {
+        self.init_lent = lent;
         self
     }
 
@@ -161,13 +162,15 @@ impl SealExecutor {
         self
     }
 
-    /// What the init does last before its exec: its startContainer hooks.
+    /// What every container process does last before its exec: no signal
+    /// ignored. The init: its startContainer hooks.
     /// What an exec'd process does last before its exec, in runc's order:
     /// its sub-cgroups (runc places the process before it runs at all), its
     /// terminal to its user, the lent capabilities out of the bounding set,
     /// the seccomp profile (so that as few syscalls as possible run under it
     /// here), the lent capabilities out of the other sets.
     fn before_exec(&self) -> Result<(), ExecutorError> {
+        sys::default_ignored_signals().map_err(|e| ExecutorError::Other(e.to_string()))?;
         if let Some(hooks) = &self.start_hooks {
             hooks.run().map_err(ExecutorError::Other)?;
         }
@@ -316,11 +319,12 @@ impl Executor for SealExecutor {
         // before the init waits for `start`: lent capabilities are gone
         // before anything else can run in the container. (An exec'd process
         // loads its stub after its profile, in `before_exec`.)
-        if let (false, Some(stub)) = (self.tenant, &self.stub) {
+        if !self.tenant {
             let lent = self.init_lent.clone().unwrap_or_default();
+            let stub = self.stub.as_ref();
             if let Err(e) = lent
                 .bounding()
-                .and_then(|()| stub.load())
+                .and_then(|()| stub.map_or(Ok(()), |s| s.load()))
                 .and_then(|()| lent.effective_and_permitted())
             {
                 return invalid(e);

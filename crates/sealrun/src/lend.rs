@@ -84,6 +84,61 @@ pub fn lend(process: &mut Process, wanted: &[Capability]) -> Option<GiveBack> {
 }
 
 impl GiveBack {
+    /// The lent capabilities by set, as JSON (`{"bounding": ["CAP_SYS_ADMIN"], ...}`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let names = |set: &[caps::Capability]| -> Vec<String> {
+            set.iter().map(ToString::to_string).collect()
+        };
+        serde_json::json!({
+            "bounding": names(&self.bounding),
+            "effective": names(&self.effective),
+            "permitted": names(&self.permitted),
+        })
+    }
+
+    /// Reads [`Self::to_json`]'s form back.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, String> {
+        let set = |name: &str| -> Result<Vec<caps::Capability>, String> {
+            value
+                .get(name)
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    let c = c.as_str().unwrap_or_default();
+                    c.parse::<caps::Capability>()
+                        .map_err(|e| format!("lent capability {c:?}: {e}"))
+                })
+                .collect()
+        };
+        Ok(Self {
+            bounding: set("bounding")?,
+            effective: set("effective")?,
+            permitted: set("permitted")?,
+        })
+    }
+
+    /// Takes the lent capabilities out of `process`'s sets again (a process
+    /// made from a config that still lends them).
+    pub fn take_from(&self, process: &mut Process) {
+        let Some(mut caps) = process.capabilities().clone() else {
+            return;
+        };
+        let without = |set: &Option<HashSet<Capability>>, lent: &[caps::Capability]| {
+            set.clone().map(|mut set| {
+                set.retain(|c| !lent.contains(&c.to_cap()));
+                set
+            })
+        };
+        let (b, e, p) = (
+            without(caps.bounding(), &self.bounding),
+            without(caps.effective(), &self.effective),
+            without(caps.permitted(), &self.permitted),
+        );
+        caps.set_bounding(b).set_effective(e).set_permitted(p);
+        process.set_capabilities(Some(caps));
+    }
+
     /// In the exec'd process: the lent capabilities out of the bounding set.
     pub fn bounding(&self) -> Result<(), String> {
         for cap in &self.bounding {

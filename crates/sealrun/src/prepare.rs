@@ -75,6 +75,9 @@ impl PreparedBundle {
             std::fs::write(&next, unlent)
                 .and_then(|()| std::fs::rename(&next, &path))
                 .with_context(|| format!("failed to write {}", path.display()))?;
+            let lent = self.dir.join(LENT);
+            std::fs::remove_file(&lent)
+                .with_context(|| format!("failed to remove {}", lent.display()))?;
         }
         self.keep = true;
         Ok(())
@@ -129,20 +132,18 @@ pub fn prepare(
         .pointer("/root/path")
         .and_then(Value::as_str)
         .map(|p| bundle.join(p));
+    // The stub's limit counts every syscall the profile names, those in
+    // rules `correct` drops (equal to the default action) too.
+    let names_before = seccomp_names(&config);
+    let needs_stub = stub_for(&config, &names_before)?.is_some();
     let mut changed = correct(&mut config, id, systemd);
+    let dropped_names = seccomp_names(&config) != names_before;
     if let Some(rootfs) = &rootfs {
         changed |= crate::hooks::wrap(&mut config, rootfs);
     }
     // The executor runs them, as runc does (see `start_hooks`).
     changed |= crate::start_hooks::strip(&mut config);
-    let unlent = config.clone();
-    let lent = lend_for_stub(&mut config).with_context(|| {
-        format!(
-            "failed to read the process and seccomp profile of {}",
-            path.display()
-        )
-    })?;
-    changed |= lent.is_some();
+    changed |= dropped_names || needs_stub;
     if !changed {
         return Ok(None);
     }
@@ -151,6 +152,15 @@ pub fn prepare(
     if let (Some(root_path), Some(rootfs)) = (config.pointer_mut("/root/path"), &rootfs) {
         *root_path = Value::from(rootfs.to_string_lossy().into_owned());
     }
+    // What later readers (`exec`) see: the config without the lent
+    // capabilities. Taken after the root path became absolute.
+    let unlent = config.clone();
+    let lent = if needs_stub {
+        lend_for_stub(&mut config)
+            .with_context(|| format!("failed to read the process of {}", path.display()))?
+    } else {
+        None
+    };
     let spec: Spec = serde_json::from_value(config.clone())
         .with_context(|| format!("failed to parse the corrected {}", path.display()))?;
     let dir = dir_for(root, id);
@@ -186,11 +196,91 @@ pub fn prepare(
         std::os::unix::fs::symlink(bundle.join(&name), &link)
             .with_context(|| format!("failed to create {}", link.display()))?;
     }
-    let out = prepared.dir.join("config.json");
-    std::fs::write(&out, serde_json::to_vec(&config)?)
-        .with_context(|| format!("failed to write {}", out.display()))?;
+    if dropped_names {
+        write_json(
+            &prepared.dir.join(SECCOMP_NAMES),
+            &Value::from(names_before),
+        )?;
+    }
+    if let Some(lent) = &prepared.lent {
+        // Until `persist` replaces the config, anything that takes a
+        // process from it takes these out again (`take_lent`).
+        write_json(&prepared.dir.join(LENT), &lent.to_json())?;
+    }
+    write_json(&prepared.dir.join("config.json"), &config)?;
     tracing::debug!(id, dir = %prepared.dir.display(), "config prepared for libcontainer");
     Ok(Some(prepared))
+}
+
+/// In a prepared bundle: the capabilities its config lends the init, while
+/// it does (see [`PreparedBundle::persist`]).
+const LENT: &str = "lent-capabilities.json";
+/// In a prepared bundle: every syscall name of the bundle's profile, when
+/// `correct` dropped rules (the -ENOSYS stub's limit counts them).
+const SECCOMP_NAMES: &str = "seccomp-names.json";
+
+fn write_json(path: &Path, value: &Value) -> Result<()> {
+    std::fs::write(path, serde_json::to_vec(value)?)
+        .with_context(|| format!("failed to write {}", path.display()))
+}
+
+/// A process taken from the config of `bundle` (a prepared one, as
+/// libcontainer's state names it) without what that config lends the init.
+pub fn take_lent(bundle: &Path, process: &mut Process) -> Result<()> {
+    let path = bundle.join(LENT);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+    };
+    let lent: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("failed to parse {}", path.display()))?;
+    GiveBack::from_json(&lent)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        .take_from(process);
+    Ok(())
+}
+
+/// The syscall names the -ENOSYS stub counts for the profile in `spec`,
+/// read from `bundle` (a prepared one keeps those `correct` dropped).
+pub fn stub_names(bundle: &Path, spec: &Spec) -> Vec<String> {
+    let kept = std::fs::read(bundle.join(SECCOMP_NAMES))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok());
+    kept.unwrap_or_else(|| {
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .and_then(|s| s.syscalls().as_ref())
+            .into_iter()
+            .flatten()
+            .flat_map(|rule| rule.names().iter().cloned())
+            .collect()
+    })
+}
+
+/// Every syscall name in the config's seccomp rules, in order.
+fn seccomp_names(config: &Value) -> Vec<String> {
+    config
+        .pointer("/linux/seccomp/syscalls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|rule| rule.get("names").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The -ENOSYS stub the config's profile gets, if any.
+fn stub_for(config: &Value, names: &[String]) -> Result<Option<crate::seccomp_stub::Stub>> {
+    let profile = match config.pointer("/linux/seccomp") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(p) => p,
+    };
+    let profile: LinuxSeccomp =
+        serde_json::from_value(profile.clone()).context("failed to read the seccomp profile")?;
+    Ok(crate::seccomp_stub::Stub::for_profile(&profile, names))
 }
 
 /// The init loads the profile's -ENOSYS stub (`seccomp_stub`) after
@@ -198,14 +288,7 @@ pub fn prepare(
 /// no_new_privs that takes CAP_SYS_ADMIN, lent in the config libcontainer
 /// reads and taken back by the executor before the init waits for `start`.
 fn lend_for_stub(config: &mut Value) -> Result<Option<GiveBack>> {
-    let Some(profile) = config.pointer("/linux/seccomp") else {
-        return Ok(None);
-    };
-    let profile: LinuxSeccomp = serde_json::from_value(profile.clone())?;
-    if crate::seccomp_stub::Stub::for_profile(&profile).is_none() {
-        return Ok(None);
-    }
-    let Some(process) = config.get("process") else {
+    let Some(process) = config.get("process").filter(|p| !p.is_null()) else {
         return Ok(None);
     };
     let mut process: Process = serde_json::from_value(process.clone())?;
@@ -324,8 +407,12 @@ fn swap_masked_eq(arg: &mut Value) -> bool {
     if arg.get("op").and_then(Value::as_str) != Some("SCMP_CMP_MASKED_EQ") {
         return false;
     }
-    let value = arg.get("value").cloned().unwrap_or(Value::from(0));
-    let value_two = arg.get("valueTwo").cloned().unwrap_or(Value::from(0));
+    // Absent and null both mean 0 (as in runc and libcontainer).
+    let number = |key: &str| match arg.get(key) {
+        None | Some(Value::Null) => Value::from(0),
+        Some(v) => v.clone(),
+    };
+    let (value, value_two) = (number("value"), number("valueTwo"));
     arg["value"] = value_two;
     arg["valueTwo"] = value;
     true
@@ -430,15 +517,21 @@ mod tests {
                     "bounding": effective, "effective": effective, "permitted": effective
                 }},
                 "linux": {"seccomp": {"defaultAction": default,
-                    "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}}
+                    "syscalls": [{"names": ["read", "seccomp"], "action": "SCMP_ACT_ALLOW"}]}}
             });
             if let Some(nnp) = nnp {
                 c["process"]["noNewPrivileges"] = json!(nnp);
             }
             c
         };
+        // What prepare does: a stub, then the loan where it is needed.
+        let lend = |c: &mut Value| -> Option<GiveBack> {
+            let names = seccomp_names(c);
+            stub_for(c, &names).unwrap()?;
+            lend_for_stub(c).unwrap()
+        };
         let mut c = config(None, "SCMP_ACT_ERRNO", &["CAP_KILL"]);
-        assert!(lend_for_stub(&mut c).unwrap().is_some());
+        let lent = lend(&mut c).expect("lent");
         let caps = &c["process"]["capabilities"];
         for set in ["bounding", "effective", "permitted"] {
             let set: Vec<&str> = caps[set]
@@ -453,6 +546,14 @@ mod tests {
             );
         }
         assert_eq!(caps.get("inheritable"), None, "never inheritable: {caps}");
+        // What exec takes from such a config goes back to what was asked for.
+        let mut process: Process = serde_json::from_value(c["process"].clone()).unwrap();
+        GiveBack::from_json(&lent.to_json())
+            .unwrap()
+            .take_from(&mut process);
+        let back: Process =
+            serde_json::from_value(config(None, "x", &["CAP_KILL"])["process"].clone()).unwrap();
+        assert_eq!(process.capabilities(), back.capabilities());
         for (nnp, default, effective) in [
             (Some(true), "SCMP_ACT_ERRNO", &["CAP_KILL"][..]),
             (None, "SCMP_ACT_ALLOW", &["CAP_KILL"][..]),
@@ -460,12 +561,19 @@ mod tests {
         ] {
             let mut c = config(nnp, default, effective);
             let before = c.clone();
-            assert!(
-                lend_for_stub(&mut c).unwrap().is_none(),
-                "{nnp:?} {default} {effective:?}"
-            );
+            assert!(lend(&mut c).is_none(), "{nnp:?} {default} {effective:?}");
             assert_eq!(c, before);
         }
+        // Explicit nulls read as libcontainer reads them.
+        assert!(stub_for(&json!({"linux": {"seccomp": null}}), &[])
+            .unwrap()
+            .is_none());
+        let mut arg = json!({"op": "SCMP_CMP_MASKED_EQ", "value": 7, "valueTwo": null});
+        assert!(swap_masked_eq(&mut arg));
+        assert_eq!(
+            arg,
+            json!({"op": "SCMP_CMP_MASKED_EQ", "value": 0, "valueTwo": 7})
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@
 //! Loading a filter takes no_new_privs or CAP_SYS_ADMIN: `lend` provides the
 //! latter where the process has neither, as for `exec_seccomp`.
 
-use libcontainer::oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction};
+use libcontainer::oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag,
+};
 use libseccomp::{ScmpArch, ScmpSyscall};
 
 use crate::sys;
@@ -45,6 +47,8 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 #[derive(Clone, Debug)]
 pub struct Stub {
     program: Vec<libc::sock_filter>,
+    /// seccomp(2) flags for the load.
+    flags: libc::c_ulong,
 }
 
 /// The architectures the stub knows (the profile's names for them, their
@@ -84,19 +88,37 @@ fn native() -> Option<Arch> {
     })
 }
 
-/// The highest syscall number the profile names on `arch` (names that do
-/// not exist there, and libseccomp's negative pseudo-numbers, count not).
-fn highest(profile: &LinuxSeccomp, arch: ScmpArch) -> Option<u32> {
-    profile
-        .syscalls()
-        .iter()
-        .flatten()
-        .flat_map(|rule| rule.names().iter())
-        .filter_map(|name| ScmpSyscall::from_name_by_arch(name, arch).ok())
-        .map(|s| s.as_raw_syscall())
-        .filter(|nr| *nr >= 0)
-        .map(|nr| nr as u32)
-        .max()
+/// The highest syscall number of `names` on `arch` (names that do not exist
+/// there count not). None when a name is one of libseccomp's negative
+/// pseudo-numbers (socket and ipc calls on x86, s390x, ppc64le): libseccomp
+/// then also matches the direct syscalls, numbered above the rest, and a
+/// limit taken from the others would answer ENOSYS where the profile allows.
+fn highest(names: &[String], arch: ScmpArch) -> Option<u32> {
+    let mut max = None;
+    for name in names {
+        let Ok(nr) = ScmpSyscall::from_name_by_arch(name, arch) else {
+            continue;
+        };
+        let nr = nr.as_raw_syscall();
+        if nr < 0 {
+            return None;
+        }
+        max = max.max(Some(nr as u32));
+    }
+    max
+}
+
+/// Whether the profile lets the process load another filter: the stub is
+/// loaded under it, and a profile that denies seccomp(2) would make every
+/// start fail (profiles recorded from a workload rarely list it).
+fn allows_seccomp(profile: &LinuxSeccomp) -> bool {
+    profile.syscalls().iter().flatten().any(|rule| {
+        matches!(
+            rule.action(),
+            LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
+        ) && rule.args().as_ref().is_none_or(Vec::is_empty)
+            && rule.names().iter().any(|n| n == "seccomp")
+    })
 }
 
 fn stmt(code: u32, k: u32) -> libc::sock_filter {
@@ -135,10 +157,12 @@ fn ret_enosys() -> libc::sock_filter {
 }
 
 impl Stub {
-    /// The stub for `profile`, if it needs one (an errno default and at
-    /// least one architecture the stub knows).
-    pub fn for_profile(profile: &LinuxSeccomp) -> Option<Self> {
-        if profile.default_action() != LinuxSeccompAction::ScmpActErrno {
+    /// The stub for `profile`, whose rules name `names` (all of the
+    /// bundle's, `prepare::stub_names`), if it needs one: an errno default,
+    /// seccomp(2) allowed, and an architecture the stub knows.
+    pub fn for_profile(profile: &LinuxSeccomp, names: &[String]) -> Option<Self> {
+        if profile.default_action() != LinuxSeccompAction::ScmpActErrno || !allows_seccomp(profile)
+        {
             return None;
         }
         let mut arches: Vec<Arch> = profile.architectures().clone().unwrap_or_default();
@@ -147,7 +171,7 @@ impl Stub {
         // names anything there (else the profile keeps all its numbers).
         let max_of = |arch: Arch| -> Option<u32> {
             let (scmp, _) = arch_info(arch)?;
-            arches.contains(&arch).then(|| highest(profile, scmp))?
+            arches.contains(&arch).then(|| highest(names, scmp))?
         };
         let mut program = vec![stmt(LD_NR, ARCH_OFFSET)];
         let mut done = Vec::new();
@@ -182,13 +206,28 @@ impl Stub {
             return None;
         }
         program.push(ret_allow());
-        Some(Self { program })
+        // The profile's flags that concern the whole process: without
+        // SPEC_ALLOW on this load too, the kernel turns the speculative
+        // store bypass mitigation back on; LOG logs what the stub answers.
+        let flags = profile
+            .flags()
+            .iter()
+            .flatten()
+            .map(|f| match f {
+                LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+                LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                    libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+                }
+                _ => 0,
+            })
+            .fold(0, |a, b| a | b);
+        Some(Self { program, flags })
     }
 
     /// Loads the stub as a filter of the calling thread (process: the
     /// processes it is loaded in are single-threaded).
     pub fn load(&self) -> Result<(), String> {
-        sys::load_seccomp_filter(&self.program)
+        sys::load_seccomp_filter(&self.program, self.flags)
             .map_err(|e| format!("failed to load the -ENOSYS stub of the seccomp profile: {e}"))
     }
 }
@@ -214,7 +253,11 @@ mod tests {
     use super::*;
     use libcontainer::oci_spec::runtime::{LinuxSeccompBuilder, LinuxSyscallBuilder};
 
-    fn profile(default: LinuxSeccompAction, names: &[&str]) -> LinuxSeccomp {
+    fn owned(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    fn profile_of(default: LinuxSeccompAction, names: Vec<String>) -> LinuxSeccomp {
         LinuxSeccompBuilder::default()
             .default_action(default)
             .architectures(vec![
@@ -223,7 +266,7 @@ mod tests {
                 Arch::ScmpArchX32,
             ])
             .syscalls(vec![LinuxSyscallBuilder::default()
-                .names(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .names(names)
                 .action(LinuxSeccompAction::ScmpActAllow)
                 .build()
                 .unwrap()])
@@ -231,8 +274,15 @@ mod tests {
             .unwrap()
     }
 
+    /// The stub of a profile allowing `names` and seccomp(2).
+    fn stub(default: LinuxSeccompAction, names: &[&str]) -> Option<Stub> {
+        let mut names = owned(names);
+        names.push("seccomp".into());
+        Stub::for_profile(&profile_of(default, names.clone()), &names)
+    }
+
     #[test]
-    fn only_errno_defaults_get_a_stub() {
+    fn only_errno_defaults_that_allow_seccomp_get_a_stub() {
         for default in [
             LinuxSeccompAction::ScmpActAllow,
             LinuxSeccompAction::ScmpActLog,
@@ -240,12 +290,21 @@ mod tests {
             LinuxSeccompAction::ScmpActTrace,
             LinuxSeccompAction::ScmpActNotify,
         ] {
-            assert!(
-                Stub::for_profile(&profile(default, &["read"])).is_none(),
-                "{default:?}"
-            );
+            assert!(stub(default, &["read"]).is_none(), "{default:?}");
         }
-        assert!(Stub::for_profile(&profile(LinuxSeccompAction::ScmpActErrno, &["read"])).is_some());
+        assert!(stub(LinuxSeccompAction::ScmpActErrno, &["read"]).is_some());
+        // A profile that denies seccomp(2) would refuse the stub's load.
+        let names = owned(&["read"]);
+        let no_seccomp = profile_of(LinuxSeccompAction::ScmpActErrno, names.clone());
+        assert!(Stub::for_profile(&no_seccomp, &names).is_none());
+    }
+
+    #[test]
+    fn socketcall_arches_keep_the_profiles_answers() {
+        // On x86 (i386) `socket` is a socketcall pseudo-number; libseccomp
+        // also matches the direct socket syscall (359), above `read`.
+        assert_eq!(highest(&owned(&["read", "socket"]), ScmpArch::X86), None);
+        assert!(highest(&owned(&["read", "socket"]), ScmpArch::X8664).is_some());
     }
 
     fn errno_under_stub(stub: &Stub, nr: libc::c_long) -> i32 {
@@ -255,19 +314,24 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn numbers_above_the_profile_get_enosys_others_pass() {
-        // getppid (110) is the highest name here.
-        let stub = Stub::for_profile(&profile(
+        // seccomp (317) is the highest name here.
+        let stub = stub(
             LinuxSeccompAction::ScmpActErrno,
             &["read", "getppid", "close"],
-        ))
+        )
         .unwrap();
         assert_eq!(errno_under_stub(&stub, 1000), libc::ENOSYS);
+        assert_eq!(
+            errno_under_stub(&stub, libc::SYS_getrandom),
+            libc::ENOSYS,
+            "318"
+        );
         assert_eq!(errno_under_stub(&stub, libc::SYS_clone3), libc::ENOSYS);
         // At or below the highest: the stub allows; the kernel answers.
         assert_eq!(errno_under_stub(&stub, libc::SYS_getppid), 0);
         assert_eq!(errno_under_stub(&stub, libc::SYS_close), libc::EBADF);
         // x32 numbers (bit 30) are judged against x32's own highest.
-        let x32_max = ScmpSyscall::from_name_by_arch("getppid", ScmpArch::X32)
+        let x32_max = ScmpSyscall::from_name_by_arch("seccomp", ScmpArch::X32)
             .unwrap()
             .as_raw_syscall() as u32;
         assert!(x32_max & X32_SYSCALL_BIT != 0);
@@ -278,6 +342,11 @@ mod tests {
             .map(|i| i.k)
             .collect();
         assert!(limits.contains(&x32_max), "{limits:x?}");
-        assert!(limits.contains(&(libc::SYS_getppid as u32)), "{limits:x?}");
+        assert!(limits.contains(&(libc::SYS_seccomp as u32)), "{limits:x?}");
+        // The i386 block has its own limit too.
+        let i386_max = ScmpSyscall::from_name_by_arch("seccomp", ScmpArch::X86)
+            .unwrap()
+            .as_raw_syscall() as u32;
+        assert!(limits.contains(&i386_max), "{limits:x?}");
     }
 }

@@ -103,13 +103,28 @@ fn run_one(hook: &Hook, state: &str) -> Result<(), String> {
     // writes more than a pipe holds, must not stall the init before the
     // hook has exited (or its timeout has passed).
     let state = state.as_bytes().to_vec();
+    let spawned = |child: &mut std::process::Child, what: &str, e: std::io::Error| {
+        let _ = child.kill();
+        let _ = child.wait();
+        format!(
+            "cannot start a thread for hook {}'s {what}: {e}",
+            path.display()
+        )
+    };
     if let Some(mut stdin) = child.stdin.take() {
-        std::thread::spawn(move || {
+        let feed = std::thread::Builder::new().spawn(move || {
             let _ = stdin.write_all(&state);
         });
+        if let Err(e) = feed {
+            return Err(spawned(&mut child, "stdin", e));
+        }
     }
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
+    let (stdout, stderr) = match (stdout, stderr) {
+        (Ok(out), Ok(err)) => (out, err),
+        (Err(e), _) | (_, Err(e)) => return Err(spawned(&mut child, "output", e)),
+    };
     let deadline = hook
         .timeout()
         .filter(|t| *t > 0)
@@ -129,14 +144,14 @@ fn run_one(hook: &Hook, state: &str) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
+    if status.success() {
+        return Ok(());
+    }
     // A process the hook left behind may hold its output open: what came
     // within a moment is what the error shows.
     let collect =
         |rx: std::sync::mpsc::Receiver<String>| rx.recv_timeout(OUTPUT_GRACE).unwrap_or_default();
     let (stdout, stderr) = (collect(stdout), collect(stderr));
-    if status.success() {
-        return Ok(());
-    }
     Err(format!(
         "error running hook: {}, stdout: {stdout}, stderr: {stderr}",
         describe(status)
@@ -147,9 +162,11 @@ fn run_one(hook: &Hook, state: &str) -> Result<(), String> {
 const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
 /// Reads `pipe` to its end on a thread; the text arrives on the channel.
-fn drain(pipe: Option<impl Read + Send + 'static>) -> std::sync::mpsc::Receiver<String> {
+fn drain(
+    pipe: Option<impl Read + Send + 'static>,
+) -> std::io::Result<std::sync::mpsc::Receiver<String>> {
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    std::thread::Builder::new().spawn(move || {
         let mut text = String::new();
         if let Some(mut pipe) = pipe {
             let mut bytes = Vec::new();
@@ -157,8 +174,8 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> std::sync::mpsc::Receiver<
             text = String::from_utf8_lossy(&bytes).into_owned();
         }
         let _ = tx.send(text);
-    });
-    rx
+    })?;
+    Ok(rx)
 }
 
 /// A failed wait status as Go's `ExitError` says it: `exit status 1`,

@@ -451,9 +451,9 @@ pub fn close_static_fd(fd: RawFd) {
     unsafe { libc::close(fd) };
 }
 
-/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, prog)`: adds `program` (classic BPF)
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`: adds `program` (classic BPF)
 /// to the calling thread's filters. Needs no_new_privs or CAP_SYS_ADMIN.
-pub fn load_seccomp_filter(program: &[libc::sock_filter]) -> io::Result<()> {
+pub fn load_seccomp_filter(program: &[libc::sock_filter], flags: libc::c_ulong) -> io::Result<()> {
     let len = u16::try_from(program.len()).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -473,7 +473,7 @@ pub fn load_seccomp_filter(program: &[libc::sock_filter]) -> io::Result<()> {
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            0,
+            flags,
             &prog as *const libc::sock_fprog,
         )
     };
@@ -481,7 +481,7 @@ pub fn load_seccomp_filter(program: &[libc::sock_filter]) -> io::Result<()> {
         let err = io::Error::last_os_error();
         return Err(io::Error::new(
             err.kind(),
-            format!("seccomp(SECCOMP_SET_MODE_FILTER) of {len} instructions: {err}"),
+            format!("seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x}) of {len} instructions: {err}"),
         ));
     }
     Ok(())
@@ -517,4 +517,60 @@ pub fn errno_in_child_after(load: impl FnOnce() -> Result<(), String>, nr: libc:
             libc::WEXITSTATUS(status)
         }
     }
+}
+
+/// Gives every ignored signal its default action back. An ignored signal
+/// stays ignored across execve, so the container's processes would start
+/// with whatever sealrun ignored: SIGPIPE (Rust's runtime ignores it) and
+/// whatever the caller of sealrun ignored. runc's come out of a Go runtime
+/// that has a handler on almost every signal, and start with none ignored
+/// (`yes | head -1` ends `yes` by SIGPIPE).
+///
+/// Raw rt_sigaction(2): glibc refuses its own two signals (32 and 33,
+/// which it uses internally) with EINVAL, and those may be ignored too.
+pub fn default_ignored_signals() -> io::Result<()> {
+    // The kernel's struct sigaction begins with the handler on every
+    // architecture; 4 words cover its size (handler, flags, restorer, mask).
+    const WORDS: usize = 4;
+    let sigset_size = std::mem::size_of::<u64>();
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        let mut old = [0usize; WORDS];
+        // SAFETY: reads the disposition into `old`, which is large enough
+        // for the kernel's struct; no new action is installed.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<usize>(),
+                old.as_mut_ptr(),
+                sigset_size,
+            )
+        };
+        if rc != 0 || old[0] != libc::SIG_IGN {
+            continue;
+        }
+        let default = [0usize; WORDS];
+        // SAFETY: installs SIG_DFL (an all-zero struct: handler SIG_DFL, no
+        // flags, empty mask); `default` lives for the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default.as_ptr(),
+                std::ptr::null_mut::<usize>(),
+                sigset_size,
+            )
+        };
+        if rc != 0 {
+            let err = io::Error::last_os_error();
+            return Err(io::Error::new(
+                err.kind(),
+                format!("rt_sigaction({sig}, SIG_DFL): {err}"),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -234,6 +234,31 @@ fn start_container_hooks_run_in_the_container_and_fail_loudly() {
     env.assert_nothing_left(&id);
 }
 
+/// Container processes start with no signal ignored, as runc's do (Rust's
+/// runtime ignores SIGPIPE in sealrun, its caller may ignore others, and an
+/// ignored signal survives execve): the init and an exec'd process.
+#[test]
+fn container_processes_start_with_no_signal_ignored() {
+    let Some(env) = common::env("container_processes_start_with_no_signal_ignored") else {
+        return;
+    };
+    let none = "SigIgn:\t0000000000000000";
+    let bundle = env.bundle("b", &["grep", "SigIgn", "/proc/self/status"]);
+    let id = env.id("init");
+    let out = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), none, "the init: {out:#?}");
+    let bundle = env.bundle("b2", &["sleep", "1000"]);
+    let id = env.id("c");
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    let out = env.sealrun(&["exec", &id, "grep", "SigIgn", "/proc/self/status"]);
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), none, "an exec'd process: {out:#?}");
+    env.sealrun(&["delete", "-f", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}
+
 #[test]
 fn delete_force_of_a_missing_container_succeeds_quietly() {
     let Some(env) = common::env("delete_force_of_a_missing_container_succeeds_quietly") else {

@@ -95,15 +95,16 @@ pub fn build_init_container(
         cgroupfs::check_existing(&libcontainer::utils::get_cgroup_path(&configured, id))
             .with_context(|| format!("cannot create container {id}"))?;
     }
+    let read_from = prepared.as_ref().map_or(bundle.as_path(), |p| p.dir());
+    let names = prepare::stub_names(read_from, &spec);
     let stub = spec
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
-        .and_then(crate::seccomp_stub::Stub::for_profile);
+        .and_then(|profile| crate::seccomp_stub::Stub::for_profile(profile, &names));
+    let executor = executor.with_init_lent(prepared.as_ref().and_then(|p| p.lent().cloned()));
     let executor = match stub {
-        Some(stub) => {
-            executor.with_seccomp_stub(stub, prepared.as_ref().and_then(|p| p.lent().cloned()))
-        }
+        Some(stub) => executor.with_seccomp_stub(stub),
         None => executor,
     };
     let dmz = executor.uses_dmz();

@@ -43,7 +43,8 @@ pub fn exec(runtime: &Runtime, args: crate::cli::Exec, executor: SealExecutor) -
     // carries capabilities lent to the process (see `lend`): to load the
     // container's seccomp profile (`exec_seccomp`), or to give a terminal to
     // a user other than root.
-    let spec = super::create::load_spec(&container.state.bundle.join("config.json"))?;
+    let bundle = &container.state.bundle;
+    let spec = super::create::load_spec(&bundle.join("config.json"))?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     if let Some(profile) = profile {
         crate::exec_seccomp::check_profile(profile)
@@ -51,7 +52,12 @@ pub fn exec(runtime: &Runtime, args: crate::cli::Exec, executor: SealExecutor) -
     }
     let mut process = match &args.process {
         Some(file) => read_process(file)?.0,
-        None => process_from_args(&spec, &args)?,
+        None => {
+            let mut process = process_from_args(&spec, &args)?;
+            // Never what the config lends the init for a moment.
+            crate::prepare::take_lent(bundle, &mut process)?;
+            process
+        }
     };
     if args.no_new_privs {
         process.set_no_new_privileges(Some(true));
@@ -75,29 +81,33 @@ pub fn exec(runtime: &Runtime, args: crate::cli::Exec, executor: SealExecutor) -
         seccomp_plan = Some(plan);
         executor = executor.with_exec_seccomp(in_process);
     }
-    if sub_cgroups != SubCgroups::None {
-        let init = container
-            .pid()
-            .with_context(|| format!("container {id} has no init process"))?;
-        let plan = crate::cgroupfs::plan(init.as_raw())?;
-        let dirs = plan.dirs();
-        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
-        let cgroups = crate::exec_cgroup::InProcess::open(
-            &sub_cgroups,
-            &dirs,
-            |ctrl| plan.controller_dir(ctrl),
-            |fd| {
-                SealExecutor::place_fd(fd, args.preserve_fds)
-                    .context("failed to place a cgroup.procs fd above the preserved fds")
-            },
-        )
-        .with_context(|| format!("failed to exec in container {id}"))?;
-        if let Some(cgroups) = cgroups {
-            executor = executor.with_exec_cgroups(cgroups);
+    let mut sub_cgroup = None;
+    match &sub_cgroups {
+        SubCgroups::None => {}
+        SubCgroups::All(sub) => {
+            crate::exec_cgroup::check_all(&container_cgroups(&container)?, sub)
+                .with_context(|| format!("failed to exec in container {id}"))?;
+            sub_cgroup = Some(sub.clone());
+        }
+        SubCgroups::PerController(per) => {
+            let dirs = container_cgroups(&container)?;
+            let cgroups = crate::exec_cgroup::InProcess::open(
+                per,
+                |ctrl| crate::cgroupfs::controller_dir_among(&dirs, ctrl),
+                |fd| {
+                    SealExecutor::place_fd(fd, args.preserve_fds)
+                        .context("failed to place a cgroup.procs fd above the preserved fds")
+                },
+            )
+            .with_context(|| format!("failed to exec in container {id}"))?;
+            if let Some(cgroups) = cgroups {
+                executor = executor.with_exec_cgroups(cgroups);
+            }
         }
     }
-    if let Some(stub) = profile.and_then(crate::seccomp_stub::Stub::for_profile) {
-        executor = executor.with_seccomp_stub(stub, None);
+    let names = crate::prepare::stub_names(bundle, &spec);
+    if let Some(stub) = profile.and_then(|p| crate::seccomp_stub::Stub::for_profile(p, &names)) {
+        executor = executor.with_seccomp_stub(stub);
     }
     let process_file = write_process(&container.root, &process)?;
 
@@ -147,6 +157,7 @@ pub fn exec(runtime: &Runtime, args: crate::cli::Exec, executor: SealExecutor) -
                 // libcontainer takes no command-line option for it.
                 .with_process(Some(process_file.0.as_path()))
                 .with_ignore_paused(args.ignore_paused)
+                .with_sub_cgroup(sub_cgroup)
                 .with_process_label(args.process_label.clone())
         })
         .and_then(|b| b.build());
@@ -258,6 +269,20 @@ fn write_process(state_dir: &Path, process: &Process) -> Result<TempFile> {
     std::fs::write(&path, serde_json::to_vec(process)?)
         .with_context(|| format!("failed to write {}", path.display()))?;
     Ok(TempFile(path))
+}
+
+/// The container's cgroup directories, one per hierarchy, as `create`
+/// recorded them (where its init is now, for containers created before the
+/// record kept them).
+fn container_cgroups(container: &libcontainer::container::Container) -> Result<Vec<PathBuf>> {
+    let recorded = crate::record::read(&container.root)?.cgroups;
+    if !recorded.is_empty() {
+        return Ok(recorded);
+    }
+    let init = container
+        .pid()
+        .with_context(|| format!("container {} has no init process", container.id()))?;
+    Ok(crate::cgroupfs::plan(init.as_raw())?.dirs())
 }
 
 /// What libcontainer sees of a `created` container that sealrun execs into.
