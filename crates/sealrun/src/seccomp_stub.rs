@@ -88,11 +88,21 @@ fn native() -> Option<Arch> {
     })
 }
 
+/// libseccomp's pseudo-numbers for the socket and ipc calls an arch
+/// multiplexes (`__PNR_socket` -101 ... `__PNR_shmctl` -224); names the arch
+/// does not have at all get numbers below -10000 and are left out.
+const MULTIPLEXED: std::ops::RangeInclusive<i32> = -299..=-100;
+
+/// The arches (of those the stub knows) with socketcall(2) and ipc(2).
+fn multiplexes(arch: ScmpArch) -> bool {
+    matches!(arch, ScmpArch::X86 | ScmpArch::S390X | ScmpArch::Ppc64Le)
+}
+
 /// The highest syscall number of `names` on `arch` (names that do not exist
-/// there count not). None when a name is one of libseccomp's negative
-/// pseudo-numbers (socket and ipc calls on x86, s390x, ppc64le): libseccomp
-/// then also matches the direct syscalls, numbered above the rest, and a
-/// limit taken from the others would answer ENOSYS where the profile allows.
+/// there count not). None when a name is a multiplexed socket or ipc call
+/// there (x86, s390x, ppc64le): libseccomp then also matches the direct
+/// syscalls, numbered above the rest, and a limit taken from the others
+/// would answer ENOSYS where the profile allows.
 fn highest(names: &[String], arch: ScmpArch) -> Option<u32> {
     let mut max = None;
     for name in names {
@@ -100,10 +110,14 @@ fn highest(names: &[String], arch: ScmpArch) -> Option<u32> {
             continue;
         };
         let nr = nr.as_raw_syscall();
-        if nr < 0 {
+        // On arches without socketcall/ipc (x86_64 and the rest) such a
+        // number only says the call does not exist there (`send`, `recv`).
+        if MULTIPLEXED.contains(&nr) && multiplexes(arch) {
             return None;
         }
-        max = max.max(Some(nr as u32));
+        if nr >= 0 {
+            max = max.max(Some(nr as u32));
+        }
     }
     max
 }
@@ -305,6 +319,15 @@ mod tests {
         // also matches the direct socket syscall (359), above `read`.
         assert_eq!(highest(&owned(&["read", "socket"]), ScmpArch::X86), None);
         assert!(highest(&owned(&["read", "socket"]), ScmpArch::X8664).is_some());
+        // A name x86_64 does not have at all is left out, not a reason to
+        // drop the stub (`send` is a socketcall pseudo-number there too).
+        assert_eq!(
+            highest(
+                &owned(&["read", "socketcall", "_llseek", "send"]),
+                ScmpArch::X8664
+            ),
+            Some(0)
+        );
     }
 
     fn errno_under_stub(stub: &Stub, nr: libc::c_long) -> i32 {
