@@ -330,6 +330,58 @@ mod tests {
         );
     }
 
+    /// What the stub answers for a syscall of `arch` (audit arch) and
+    /// number `nr`: a classic-BPF interpreter for the few instructions it
+    /// uses, so every arch's block (and its jump offsets) is checked, not
+    /// only the one this machine runs.
+    fn answer(stub: &Stub, arch: u32, nr: u32) -> u32 {
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = stub.program[pc];
+            let code = u32::from(i.code);
+            let jump = |taken: bool| pc + 1 + usize::from(if taken { i.jt } else { i.jf });
+            pc = match code {
+                LD_NR => {
+                    acc = if i.k == ARCH_OFFSET { arch } else { nr };
+                    pc + 1
+                }
+                JEQ => jump(acc == i.k),
+                JGT => jump(acc > i.k),
+                JSET => jump(acc & i.k != 0),
+                RET => return i.k,
+                other => panic!("instruction {other:#x} at {pc}"),
+            };
+        }
+    }
+
+    #[test]
+    fn every_arch_block_answers_above_its_own_limit() {
+        let stub = stub(LinuxSeccompAction::ScmpActErrno, &["read"]).unwrap();
+        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        let allow = libc::SECCOMP_RET_ALLOW;
+        let limit = |arch| {
+            ScmpSyscall::from_name_by_arch("seccomp", arch)
+                .unwrap()
+                .as_raw_syscall() as u32
+        };
+        for (audit, max) in [
+            (AUDIT_ARCH_X86_64, limit(ScmpArch::X8664)),
+            (AUDIT_ARCH_X86_64, limit(ScmpArch::X32)),
+            (AUDIT_ARCH_I386, limit(ScmpArch::X86)),
+        ] {
+            assert_eq!(answer(&stub, audit, max), allow, "{audit:#x} {max}");
+            assert_eq!(
+                answer(&stub, audit, max + 1),
+                enosys,
+                "{audit:#x} {}",
+                max + 1
+            );
+            assert_eq!(answer(&stub, audit, 0), allow);
+        }
+        // An arch the profile does not cover: the profile decides.
+        assert_eq!(answer(&stub, AUDIT_ARCH_AARCH64, 5000), allow);
+    }
+
     fn errno_under_stub(stub: &Stub, nr: libc::c_long) -> i32 {
         crate::sys::errno_in_child_after(|| stub.load(), nr)
     }
