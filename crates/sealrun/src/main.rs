@@ -25,6 +25,7 @@ mod seccomp_stub;
 mod start_hooks;
 mod sys;
 mod tmpcopyup;
+mod userns_binds;
 mod validate;
 
 use std::path::PathBuf;
