@@ -25,7 +25,6 @@ mod seccomp_stub;
 mod start_hooks;
 mod sys;
 mod tmpcopyup;
-mod userns_binds;
 mod validate;
 
 use std::path::PathBuf;

@@ -45,24 +45,11 @@ pub struct PreparedBundle {
     /// The config without them, which replaces it once libcontainer has
     /// built the init: `exec` takes its processes from it.
     unlent: Option<Vec<u8>>,
-    /// Bind mounts pointed at staging paths (`userns_binds`), and the host
-    /// ids of the container's root.
-    staged: Vec<crate::userns_binds::Staged>,
-    root_ids: Option<(u32, u32)>,
 }
 
 impl PreparedBundle {
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// Stages the bind mounts the container's root could not reach
-    /// (`userns_binds`); undone when the returned guard is dropped.
-    pub fn stage_binds(&self, id: &str) -> Result<Option<crate::userns_binds::Stage>> {
-        let Some((uid, gid)) = self.root_ids.filter(|_| !self.staged.is_empty()) else {
-            return Ok(None);
-        };
-        crate::userns_binds::stage(&self.staged, id, uid, gid).map(Some)
     }
 
     /// Capabilities the config lends the init, which its executor gives back.
@@ -118,7 +105,6 @@ pub fn remove(state_dir: &Path) {
         return;
     };
     remove_dir(&dir_for(root, &id.to_string_lossy()));
-    crate::userns_binds::remove_leftover(&id.to_string_lossy());
 }
 
 fn remove_dir(dir: &Path) {
@@ -157,9 +143,7 @@ pub fn prepare(
     }
     // The executor runs them, as runc does (see `start_hooks`).
     changed |= crate::start_hooks::strip(&mut config);
-    let staged = crate::userns_binds::plan(&mut config, bundle, id);
-    let root_ids = crate::userns_binds::ids(&config);
-    changed |= dropped_names || needs_stub || !staged.is_empty();
+    changed |= dropped_names || needs_stub;
     if !changed {
         return Ok(None);
     }
@@ -197,8 +181,6 @@ pub fn prepare(
             .then(|| serde_json::to_vec(&unlent))
             .transpose()?,
         lent,
-        staged,
-        root_ids,
     };
     // Everything else of the bundle, where hooks expect it.
     for entry in

@@ -140,33 +140,6 @@ pub fn enter_mount_namespace(mntns: BorrowedFd<'_>, what: &str) -> io::Result<()
         .map_err(|e| op_err(format!("setns({what}, CLONE_NEWNS)"), e))
 }
 
-/// A detached clone of the mount at `path`, with the mounts below it when
-/// `recursive` (`open_tree(OPEN_TREE_CLONE [| AT_RECURSIVE])`).
-pub fn clone_tree_of(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
-    use rustix::mount::OpenTreeFlags;
-    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
-    if recursive {
-        flags |= OpenTreeFlags::AT_RECURSIVE;
-    }
-    rustix::mount::open_tree(rustix::fs::CWD, path, flags)
-        .map_err(|e| op_err(format!("open_tree({}, {flags:?})", path.display()), e))
-}
-
-/// Moves this process into a mount namespace of its own, every mount in it
-/// a slave of the host's: what it mounts from now on stays in it.
-pub fn own_mount_namespace() -> io::Result<()> {
-    // SAFETY: CLONE_NEWNS (which implies CLONE_FS) only changes this
-    // thread's filesystem context; no file table is unshared.
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
-        .map_err(|e| op_err("unshare(CLONE_NEWNS)".into(), e))?;
-    rustix::mount::mount_change(
-        "/",
-        rustix::mount::MountPropagationFlags::DOWNSTREAM
-            | rustix::mount::MountPropagationFlags::REC,
-    )
-    .map_err(|e| op_err("mount(/, MS_REC|MS_SLAVE)".into(), e))
-}
-
 /// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)`: a
 /// detached copy of the mount at `path` (a bind mount not yet attached).
 pub fn clone_tree(path: &Path) -> io::Result<OwnedFd> {

@@ -259,52 +259,6 @@ fn container_processes_start_with_no_signal_ignored() {
     env.assert_nothing_left(&id);
 }
 
-/// A user-namespace container binds a source under a directory only the
-/// host's root may search (runc opens sources before joining the
-/// namespace; sealrun stages them in a mount namespace of its own), and
-/// the staging leaves nothing on the host.
-#[test]
-fn userns_container_binds_a_source_its_root_cannot_reach() {
-    let Some(env) = common::env("userns_container_binds_a_source_its_root_cannot_reach") else {
-        return;
-    };
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &std::path::Path, m: u32| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
-    };
-    // The container's root must reach its rootfs; not the bind source.
-    mode(env.dir.path(), 0o755);
-    let closed = env.dir.path().join("closed");
-    std::fs::create_dir_all(closed.join("dir")).unwrap();
-    std::fs::write(closed.join("dir/foo.txt"), "hidden\n").unwrap();
-    mode(&closed, 0o700);
-    let bundle = env.bundle("b", &["cat", "/tmp/m/foo.txt"]);
-    std::fs::create_dir_all(bundle.join("rootfs/tmp/m")).unwrap();
-    env.edit_config(&bundle, |c| {
-        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
-        namespaces.push(json!({"type": "user"}));
-        namespaces.retain(|n| n["type"] != "cgroup");
-        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["uidMappings"] = map.clone();
-        c["linux"]["gidMappings"] = map;
-        c["mounts"].as_array_mut().unwrap().push(json!(
-            {"source": closed.join("dir"), "destination": "/tmp/m", "options": ["bind", "ro"]}
-        ));
-    });
-    let id = env.id("c");
-    let out = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
-    out.assert_ok();
-    assert_eq!(out.stdout, "hidden\n", "{out:#?}");
-    env.assert_nothing_left(&id);
-    let stage = std::path::Path::new("/run/sealrun-stage").join(&id);
-    assert!(!stage.exists(), "{} left behind", stage.display());
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains("sealrun-stage"),
-        "a staging mount on the host: {mounts}"
-    );
-}
-
 #[test]
 fn delete_force_of_a_missing_container_succeeds_quietly() {
     let Some(env) = common::env("delete_force_of_a_missing_container_succeeds_quietly") else {

@@ -108,12 +108,6 @@ pub fn build_init_container(
         None => executor,
     };
     let dmz = executor.uses_dmz();
-    let staged = match &prepared {
-        Some(p) => p
-            .stage_binds(id)
-            .with_context(|| format!("cannot create container {id}"))?,
-        None => None,
-    };
     // runc's words for the start of container setup (its users grep them).
     tracing::debug!("nsexec container setup");
     let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
@@ -130,8 +124,6 @@ pub fn build_init_container(
                 .with_no_pivot(opts.no_pivot)
         })
         .and_then(|b| b.build());
-    // The init has bound what it needed from the staging paths.
-    drop(staged);
     let user_bundle = prepared.as_ref().map(|_| bundle.as_path());
 
     match built {
