@@ -168,11 +168,10 @@ pub fn check_all(dirs: &[PathBuf], sub: &str) -> Result<()> {
 
 /// runc's (Go's) wording, which engines and its tests match.
 fn adding_error(file: &Path, e: &std::io::Error) -> anyhow::Error {
-    let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
     anyhow::anyhow!(
         "adding pid to cgroups: open {}: {}",
         file.display(),
-        errno.desc().to_lowercase()
+        crate::logfmt::go_error(e)
     )
 }
 

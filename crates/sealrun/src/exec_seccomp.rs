@@ -307,7 +307,7 @@ fn connect(path: &Path) -> Result<OwnedFd> {
         None => socket::UnixAddr::new(path)?,
     };
     socket::connect(sock.as_raw_fd(), &addr)
-        .map_err(|e| anyhow::anyhow!("connect: {}", e.desc().to_lowercase()))?;
+        .map_err(|e| anyhow::anyhow!("connect: {}", crate::logfmt::go_errno(e)))?;
     Ok(sock)
 }
 
@@ -341,9 +341,7 @@ pub fn check_profile(profile: &LinuxSeccomp) -> Result<()> {
         let abstract_name = path.as_os_str().as_encoded_bytes().first() == Some(&b'@');
         if !path.as_os_str().is_empty() && !abstract_name {
             if let Err(err) = std::fs::symlink_metadata(path) {
-                let desc = nix::errno::Errno::from_raw(err.raw_os_error().unwrap_or(0))
-                    .desc()
-                    .to_lowercase();
+                let desc = crate::logfmt::go_error(&err);
                 bail!(
                     "failed to connect with seccomp agent specified in the seccomp profile: \
                      dial unix {}: connect: {desc}",

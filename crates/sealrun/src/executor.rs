@@ -162,13 +162,13 @@ impl SealExecutor {
         self
     }
 
-    /// What every container process does last before its exec: no signal
-    /// ignored. The init: its startContainer hooks.
-    /// What an exec'd process does last before its exec, in runc's order:
-    /// its sub-cgroups (runc places the process before it runs at all), its
-    /// terminal to its user, the lent capabilities out of the bounding set,
-    /// the seccomp profile (so that as few syscalls as possible run under it
-    /// here), the lent capabilities out of the other sets.
+    /// What a container process does last before its exec: every one, no
+    /// signal left ignored; the init, its startContainer hooks; an exec'd
+    /// process, in runc's order, its sub-cgroups (runc places the process
+    /// before it runs at all), its terminal to its user, the lent
+    /// capabilities out of the bounding set, the seccomp profile and its
+    /// stub (so that as few syscalls as possible run under them here), the
+    /// lent capabilities out of the other sets.
     fn before_exec(&self) -> Result<(), ExecutorError> {
         sys::default_ignored_signals().map_err(|e| ExecutorError::Other(e.to_string()))?;
         if let Some(hooks) = &self.start_hooks {

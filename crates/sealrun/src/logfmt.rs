@@ -21,6 +21,20 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+/// An I/O error as Go (so runc) words it: `no such file or directory`,
+/// lower case, no `(os error N)`. Engines and runc's tests match these.
+pub fn go_error(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(errno) => go_errno(nix::errno::Errno::from_raw(errno)),
+        None => e.to_string(),
+    }
+}
+
+/// [`go_error`] for an errno.
+pub fn go_errno(errno: nix::errno::Errno) -> String {
+    errno.desc().to_lowercase()
+}
+
 /// A `tracing` event formatter writing logrus' text or JSON lines.
 pub struct RuncFormat {
     pub json: bool,

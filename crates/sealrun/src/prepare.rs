@@ -241,22 +241,22 @@ pub fn take_lent(bundle: &Path, process: &mut Process) -> Result<()> {
     Ok(())
 }
 
-/// The syscall names the -ENOSYS stub counts for the profile in `spec`,
-/// read from `bundle` (a prepared one keeps those `correct` dropped).
-pub fn stub_names(bundle: &Path, spec: &Spec) -> Vec<String> {
+/// The -ENOSYS stub of the profile in `spec`, the config of `bundle` (a
+/// prepared one keeps the names `correct` dropped, which its limit counts).
+pub fn seccomp_stub(bundle: &Path, spec: &Spec) -> Option<crate::seccomp_stub::Stub> {
+    let profile = spec.linux().as_ref()?.seccomp().as_ref()?;
     let kept = std::fs::read(bundle.join(SECCOMP_NAMES))
         .ok()
         .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok());
-    kept.unwrap_or_else(|| {
-        spec.linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-            .and_then(|s| s.syscalls().as_ref())
-            .into_iter()
+    let names = kept.unwrap_or_else(|| {
+        profile
+            .syscalls()
+            .iter()
             .flatten()
             .flat_map(|rule| rule.names().iter().cloned())
             .collect()
-    })
+    });
+    crate::seccomp_stub::Stub::for_profile(profile, &names)
 }
 
 /// Every syscall name in the config's seccomp rules, in order.

@@ -172,7 +172,7 @@ fn ret_enosys() -> libc::sock_filter {
 
 impl Stub {
     /// The stub for `profile`, whose rules name `names` (all of the
-    /// bundle's, `prepare::stub_names`), if it needs one: an errno default,
+    /// bundle's, `prepare::seccomp_stub`), if it needs one: an errno default,
     /// seccomp(2) allowed, and an architecture the stub knows.
     pub fn for_profile(profile: &LinuxSeccomp, names: &[String]) -> Option<Self> {
         if profile.default_action() != LinuxSeccompAction::ScmpActErrno || !allows_seccomp(profile)

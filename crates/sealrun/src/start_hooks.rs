@@ -97,7 +97,13 @@ fn run_one(hook: &Hook, state: &str) -> Result<(), String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("fork/exec {}: {}", path.display(), go_error(&e)))?;
+        .map_err(|e| {
+            format!(
+                "fork/exec {}: {}",
+                path.display(),
+                crate::logfmt::go_error(&e)
+            )
+        })?;
     // The state goes in and the output comes out on threads of their own,
     // as runc's goroutines do: a hook that does not read its stdin, or
     // writes more than a pipe holds, must not stall the init before the
@@ -219,14 +225,6 @@ fn signal_name(sig: i32) -> String {
         _ => return format!("signal {sig}"),
     };
     name.to_owned()
-}
-
-/// An I/O error in Go's words (`no such file or directory`).
-fn go_error(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(errno) => nix::errno::Errno::from_raw(errno).desc().to_lowercase(),
-        None => e.to_string(),
-    }
 }
 
 #[cfg(test)]

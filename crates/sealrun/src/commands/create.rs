@@ -96,12 +96,7 @@ pub fn build_init_container(
             .with_context(|| format!("cannot create container {id}"))?;
     }
     let read_from = prepared.as_ref().map_or(bundle.as_path(), |p| p.dir());
-    let names = prepare::stub_names(read_from, &spec);
-    let stub = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .and_then(|profile| crate::seccomp_stub::Stub::for_profile(profile, &names));
+    let stub = prepare::seccomp_stub(read_from, &spec);
     let executor = executor.with_init_lent(prepared.as_ref().and_then(|p| p.lent().cloned()));
     let executor = match stub {
         Some(stub) => executor.with_seccomp_stub(stub),

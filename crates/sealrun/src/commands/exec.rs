@@ -105,8 +105,7 @@ pub fn exec(runtime: &Runtime, args: crate::cli::Exec, executor: SealExecutor) -
             }
         }
     }
-    let names = crate::prepare::stub_names(bundle, &spec);
-    if let Some(stub) = profile.and_then(|p| crate::seccomp_stub::Stub::for_profile(p, &names)) {
+    if let Some(stub) = crate::prepare::seccomp_stub(bundle, &spec) {
         executor = executor.with_seccomp_stub(stub);
     }
     let process_file = write_process(&container.root, &process)?;
