@@ -82,10 +82,10 @@ pub enum Command {
     Features(liboci_cli::Features),
     /// Write a default config.json into a bundle
     Spec(liboci_cli::Spec),
-    /// Checkpoint a running container (not supported: fails with the reason)
-    Checkpoint(Unsupported),
-    /// Restore a container from a previous checkpoint (not supported: fails with the reason)
-    Restore(Unsupported),
+    /// Checkpoint a running container (options checked as runc checks them; CRIU is not wired in)
+    Checkpoint(crate::commands::checkpoint::Checkpoint),
+    /// Restore a container from a previous checkpoint (options checked; CRIU is not wired in)
+    Restore(crate::commands::checkpoint::Restore),
     /// Display container events such as OOM notifications and resource usage
     Events(crate::commands::events::Events),
     /// Update the resource limits of a container
@@ -202,14 +202,6 @@ fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
         Some((uid, gid)) => Ok((number(uid)?, Some(number(gid)?))),
         None => Ok((number(s)?, None)),
     }
-}
-
-/// A runc command sealrun does not implement: every option is accepted so
-/// that the error names the real reason, not a parse failure.
-#[derive(Args, Debug)]
-pub struct Unsupported {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]

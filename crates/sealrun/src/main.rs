@@ -139,9 +139,10 @@ fn run(mut cli: Cli, early: Option<seal::Early>) -> Result<u8> {
         Command::Features(_) => commands::features::features().map(|()| 0)?,
         Command::Spec(args) => commands::spec::spec(args).map(|()| 0)?,
         Command::CreateContainerHook(args) => hooks::run(args)?,
-        Command::Checkpoint(_) | Command::Restore(_) => anyhow::bail!(
-            "checkpoint and restore are not supported by sealrun (CRIU is not wired into it); use runc for containers that need them"
-        ),
+        Command::Checkpoint(args) => {
+            commands::checkpoint::checkpoint(&runtime, args).map(|()| 0)?
+        }
+        Command::Restore(args) => commands::checkpoint::restore(&runtime, args).map(|()| 0)?,
         Command::Events(args) => commands::events::events(&runtime, args).map(|()| 0)?,
         Command::Update(args) => commands::update::update(&runtime, args).map(|()| 0)?,
         Command::SealProbe(args) => seal::probe(cli.seal, args.format).map(|()| 0)?,

@@ -642,3 +642,65 @@ fn poststop_hooks_run_when_a_stopped_container_is_deleted() {
     assert_eq!(state["status"], "stopped");
     env.assert_nothing_left(&id);
 }
+
+/// checkpoint without CRIU: what the caller got wrong is named first, in
+/// runc's words (runc's `checkpoint --pre-dump (bad --parent-path)`), and
+/// nothing is created on the way (runc makes the image directory first).
+#[test]
+fn checkpoint_checks_its_options_as_runc_does() {
+    let Some(env) = common::env("checkpoint_checks_its_options_as_runc_does") else {
+        return;
+    };
+    let id = env.id("c");
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    let work = env.dir.path().join("cr");
+    std::fs::create_dir(&work).unwrap();
+    let in_work = |args: &[&str]| {
+        let mut cmd = env.command();
+        cmd.args(args).current_dir(&work);
+        env.output(cmd)
+    };
+    in_work(&["checkpoint", "no-such-container"]).assert_one_line_error("does not exist");
+    env.sealrun(&["create", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    in_work(&["checkpoint", &id])
+        .assert_one_line_error("Container cannot be checkpointed in created state");
+    env.sealrun(&["start", &id]).assert_ok();
+    let absolute = work.join("parent-dir");
+    in_work(&[
+        "checkpoint",
+        "--parent-path",
+        absolute.to_str().unwrap(),
+        "--image-path",
+        "./image-dir",
+        &id,
+    ])
+    .assert_one_line_error("--parent-path must be relative");
+    in_work(&[
+        "checkpoint",
+        "--parent-path",
+        "./parent-dir",
+        "--image-path",
+        "./image-dir",
+        &id,
+    ])
+    .assert_one_line_error(
+        "invalid --parent-path: stat image-dir/parent-dir: no such file or directory",
+    );
+    in_work(&["checkpoint", "--manage-cgroups-mode", "hard", &id])
+        .assert_one_line_error("Invalid manage cgroups mode");
+    // Every option valid: the refusal names what is missing.
+    in_work(&["checkpoint", "--leave-running", &id])
+        .assert_one_line_error("CRIU is not wired into it");
+    in_work(&["restore", "--bundle", bundle.to_str().unwrap(), "r"])
+        .assert_one_line_error("CRIU is not wired into it");
+    let left: Vec<_> = std::fs::read_dir(&work).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "checkpoint left {left:?} in {}",
+        work.display()
+    );
+    assert_eq!(env.state(&id)["status"], "running");
+    env.sealrun(&["delete", "-f", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}

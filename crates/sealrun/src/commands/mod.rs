@@ -9,6 +9,7 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 
+pub mod checkpoint;
 pub mod console;
 pub mod create;
 pub mod delete;
