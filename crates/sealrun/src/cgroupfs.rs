@@ -309,7 +309,7 @@ fn replace_mount(pid: i32, mount: &CgroupMount, hierarchies: &[Hierarchy]) -> Re
                 return sys::attach(tree.as_fd(), rustix::fs::CWD, &path_str(dest)?, dest);
             }
         }
-        let tmpfs = sys::new_tmpfs()?;
+        let tmpfs = sys::new_tmpfs("755")?;
         sys::attach(tmpfs.as_fd(), rustix::fs::CWD, &path_str(dest)?, dest)?;
         let dir = sys::open_dir_path(dest)?;
         for (h, tree) in &trees {

@@ -95,6 +95,10 @@ pub enum Command {
     /// Internal: run a createContainer hook in the container's rootfs
     #[command(name = "createcontainer-hook", hide = true)]
     CreateContainerHook(crate::hooks::HookInRootfs),
+    /// Internal: run a prestart/createRuntime hook in the host's mount
+    /// namespace (see `bindstage`)
+    #[command(name = "hostns-hook", hide = true)]
+    HostNsHook(crate::hooks::HookInMountNs),
 }
 
 impl Command {

@@ -13,6 +13,7 @@
 //! stdin with the state and timeout are libcontainer's, as before).
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
@@ -25,32 +26,58 @@ pub const SUBCOMMAND: &str = "createcontainer-hook";
 /// Rewrites the config's createContainer hooks to run in `rootfs`; whether
 /// there were any.
 pub fn wrap(config: &mut Value, rootfs: &Path) -> bool {
-    let Some(hooks) = config
-        .pointer_mut("/hooks/createContainer")
-        .and_then(Value::as_array_mut)
-    else {
-        return false;
-    };
-    for hook in hooks.iter_mut() {
-        let Some(path) = hook.get("path").and_then(Value::as_str).map(str::to_owned) else {
+    wrap_kinds(config, &["createContainer"], SUBCOMMAND, rootfs)
+}
+
+/// The hidden subcommand that runs a hook in the host's mount namespace
+/// (see `bindstage`).
+pub const HOST_NS_SUBCOMMAND: &str = "hostns-hook";
+
+/// Rewrites the prestart and createRuntime hooks (the ones sealrun's own
+/// process runs while it builds the container) to run in the mount
+/// namespace at `mntns`; whether there were any.
+pub fn wrap_in_mount_ns(config: &mut Value, mntns: &Path) -> bool {
+    wrap_kinds(
+        config,
+        &["prestart", "createRuntime"],
+        HOST_NS_SUBCOMMAND,
+        mntns,
+    )
+}
+
+/// Each hook of the `kinds` becomes `/proc/self/exe` (this runtime, in the
+/// process that starts the hook) running `subcommand place path argv...`.
+fn wrap_kinds(config: &mut Value, kinds: &[&str], subcommand: &str, place: &Path) -> bool {
+    let mut any = false;
+    for kind in kinds {
+        let Some(hooks) = config
+            .pointer_mut(&format!("/hooks/{kind}"))
+            .and_then(Value::as_array_mut)
+        else {
             continue;
         };
-        let original: Vec<Value> = hook
-            .get("args")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_else(|| vec![Value::from(path.clone())]);
-        let mut args = vec![
-            Value::from("sealrun"),
-            Value::from(SUBCOMMAND),
-            Value::from(rootfs.to_string_lossy().into_owned()),
-            Value::from(path),
-        ];
-        args.extend(original);
-        hook["path"] = Value::from("/proc/self/exe");
-        hook["args"] = Value::from(args);
+        for hook in hooks.iter_mut() {
+            let Some(path) = hook.get("path").and_then(Value::as_str).map(str::to_owned) else {
+                continue;
+            };
+            let original: Vec<Value> = hook
+                .get("args")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_else(|| vec![Value::from(path.clone())]);
+            let mut args = vec![
+                Value::from("sealrun"),
+                Value::from(subcommand),
+                Value::from(place.to_string_lossy().into_owned()),
+                Value::from(path),
+            ];
+            args.extend(original);
+            hook["path"] = Value::from("/proc/self/exe");
+            hook["args"] = Value::from(args);
+            any = true;
+        }
     }
-    !hooks.is_empty()
+    any
 }
 
 /// The hidden subcommand's arguments: the directory, the hook's path, then
@@ -65,12 +92,9 @@ pub struct HookInRootfs {
 
 /// Execs the hook in its directory; returns only on failure.
 pub fn run(args: HookInRootfs) -> Result<u8> {
-    let mut hook = std::process::Command::new(&args.path);
-    if let Some((argv0, rest)) = args.argv.split_first() {
-        hook.arg0(argv0).args(rest);
-    }
-    hook.current_dir(&args.rootfs);
-    let err = hook.exec();
+    let err = command(&args.path, &args.argv)
+        .current_dir(&args.rootfs)
+        .exec();
     Err(err).with_context(|| {
         format!(
             "failed to run createContainer hook {} in {}",
@@ -78,6 +102,45 @@ pub fn run(args: HookInRootfs) -> Result<u8> {
             args.rootfs.display()
         )
     })
+}
+
+/// The hidden subcommand's arguments: the mount namespace (a path to its
+/// nsfs file), the hook's path, then its argv (argv[0] first).
+#[derive(clap::Args, Debug)]
+pub struct HookInMountNs {
+    pub mntns: PathBuf,
+    pub path: PathBuf,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub argv: Vec<OsString>,
+}
+
+/// Enters the mount namespace and execs the hook there, in the directory
+/// it was started in; returns only on failure.
+pub fn run_in_mount_ns(args: HookInMountNs) -> Result<u8> {
+    let path = &args.mntns;
+    // setns resets the working directory to the namespace's root. The hook
+    // keeps the one libcontainer gave it, by path: the namespace it left is
+    // a copy of the one it enters, and a descriptor would keep it on the
+    // copy's mounts.
+    let cwd = std::env::current_dir().context("failed to read the working directory")?;
+    let mntns: std::os::fd::OwnedFd = std::fs::File::open(path)
+        .with_context(|| format!("failed to open {}", path.display()))?
+        .into();
+    crate::sys::enter_mount_namespace(mntns.as_fd(), &path.to_string_lossy())?;
+    drop(mntns);
+    std::env::set_current_dir(&cwd)
+        .with_context(|| format!("failed to return to {}", cwd.display()))?;
+    let err = command(&args.path, &args.argv).exec();
+    Err(err).with_context(|| format!("failed to run hook {}", args.path.display()))
+}
+
+/// The hook exactly as given: path, argv[0], arguments.
+fn command(path: &Path, argv: &[OsString]) -> std::process::Command {
+    let mut hook = std::process::Command::new(path);
+    if let Some((argv0, rest)) = argv.split_first() {
+        hook.arg0(argv0).args(rest);
+    }
+    hook
 }
 
 #[cfg(test)]
@@ -109,5 +172,53 @@ mod tests {
             json!({"path": "/bin/true"})
         );
         assert!(!wrap(&mut json!({"hooks": {}}), Path::new("/r")));
+    }
+
+    #[test]
+    fn runtime_hooks_are_wrapped_into_a_mount_namespace() {
+        let mut config = json!({"hooks": {
+            "prestart": [{"path": "/bin/true"}],
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "x"]}],
+            "createContainer": [{"path": "/bin/true"}],
+            "poststart": [{"path": "/bin/true"}]
+        }});
+        assert!(wrap_in_mount_ns(
+            &mut config,
+            Path::new("/proc/7/task/8/ns/mnt")
+        ));
+        assert_eq!(
+            config["hooks"]["prestart"][0]["args"],
+            json!([
+                "sealrun",
+                HOST_NS_SUBCOMMAND,
+                "/proc/7/task/8/ns/mnt",
+                "/bin/true",
+                "/bin/true"
+            ])
+        );
+        assert_eq!(
+            config["hooks"]["createRuntime"][0]["args"],
+            json!([
+                "sealrun",
+                HOST_NS_SUBCOMMAND,
+                "/proc/7/task/8/ns/mnt",
+                "/bin/sh",
+                "sh",
+                "-c",
+                "x"
+            ])
+        );
+        assert_eq!(
+            config["hooks"]["createContainer"][0],
+            json!({"path": "/bin/true"})
+        );
+        assert_eq!(
+            config["hooks"]["poststart"][0],
+            json!({"path": "/bin/true"})
+        );
+        assert!(!wrap_in_mount_ns(
+            &mut json!({"hooks": {"poststart": []}}),
+            Path::new("/n")
+        ));
     }
 }

@@ -42,9 +42,13 @@ pub struct PreparedBundle {
     spec: Spec,
     /// Capabilities lent to the init in it (see [`lend_for_stub`]).
     lent: Option<GiveBack>,
-    /// The config without them, which replaces it once libcontainer has
-    /// built the init: `exec` takes its processes from it.
-    unlent: Option<Vec<u8>>,
+    /// The config as later readers see it, which replaces it once
+    /// libcontainer has built the init: without the lent capabilities
+    /// (`exec` takes its processes from it) and with the bind sources as
+    /// given, not their staging paths.
+    later: Option<Vec<u8>>,
+    /// Bind mounts staged for a user-namespace container (`bindstage`).
+    binds: Option<crate::bindstage::Plan>,
 }
 
 impl PreparedBundle {
@@ -57,6 +61,16 @@ impl PreparedBundle {
         self.lent.as_ref()
     }
 
+    /// Stages the bind mounts the container's root cannot reach (see
+    /// `bindstage`): the main thread is in a mount namespace of sealrun's
+    /// own until the returned stage is left. Call right before the build.
+    pub fn stage_binds(&self) -> Result<Option<crate::bindstage::Stage<'_>>> {
+        self.binds
+            .as_ref()
+            .map(crate::bindstage::Plan::stage)
+            .transpose()
+    }
+
     /// The corrected config (what the copy's config.json holds).
     pub fn spec(&self) -> &Spec {
         &self.spec
@@ -67,14 +81,16 @@ impl PreparedBundle {
     /// error leaves the directory to the caller's discarding of the
     /// container.
     pub fn persist(mut self) -> Result<()> {
-        if let Some(unlent) = self.unlent.take() {
+        if let Some(later) = self.later.take() {
             // Never the lent capabilities in what `exec` reads: written
             // aside and renamed over, so no reader sees half a file.
             let path = self.dir.join("config.json");
-            let next = self.dir.join("config.json.unlent");
-            std::fs::write(&next, unlent)
+            let next = self.dir.join("config.json.later");
+            std::fs::write(&next, later)
                 .and_then(|()| std::fs::rename(&next, &path))
                 .with_context(|| format!("failed to write {}", path.display()))?;
+        }
+        if self.lent.is_some() {
             let lent = self.dir.join(LENT);
             std::fs::remove_file(&lent)
                 .with_context(|| format!("failed to remove {}", lent.display()))?;
@@ -123,6 +139,7 @@ pub fn prepare(
     id: &str,
     bundle: &Path,
     systemd: bool,
+    no_pivot: bool,
 ) -> Result<Option<PreparedBundle>> {
     let path = bundle.join("config.json");
     let bytes = crate::config::read_limited(&path)?;
@@ -143,7 +160,8 @@ pub fn prepare(
     }
     // The executor runs them, as runc does (see `start_hooks`).
     changed |= crate::start_hooks::strip(&mut config);
-    changed |= dropped_names || needs_stub;
+    let binds = crate::bindstage::plan(&config, bundle, no_pivot)?;
+    changed |= dropped_names || needs_stub || binds.is_some();
     if !changed {
         return Ok(None);
     }
@@ -153,14 +171,18 @@ pub fn prepare(
         *root_path = Value::from(rootfs.to_string_lossy().into_owned());
     }
     // What later readers (`exec`) see: the config without the lent
-    // capabilities. Taken after the root path became absolute.
-    let unlent = config.clone();
+    // capabilities or staging paths. Taken after the root path became
+    // absolute.
+    let later = config.clone();
     let lent = if needs_stub {
         lend_for_stub(&mut config)
             .with_context(|| format!("failed to read the process of {}", path.display()))?
     } else {
         None
     };
+    if let Some(binds) = &binds {
+        binds.rewrite(&mut config);
+    }
     let spec: Spec = serde_json::from_value(config.clone())
         .with_context(|| format!("failed to parse the corrected {}", path.display()))?;
     let dir = dir_for(root, id);
@@ -176,11 +198,11 @@ pub fn prepare(
         dir,
         keep: false,
         spec,
-        unlent: lent
-            .is_some()
-            .then(|| serde_json::to_vec(&unlent))
+        later: (lent.is_some() || binds.is_some())
+            .then(|| serde_json::to_vec(&later))
             .transpose()?,
         lent,
+        binds,
     };
     // Everything else of the bundle, where hooks expect it.
     for entry in
@@ -586,7 +608,7 @@ mod tests {
             json!({"root": {"path": "rootfs"}, "linux": {}}).to_string(),
         )
         .unwrap();
-        let prepared = prepare(root.path(), "c1", bundle.path(), false)
+        let prepared = prepare(root.path(), "c1", bundle.path(), false, false)
             .unwrap()
             .unwrap();
         let copy: Value =
@@ -607,7 +629,7 @@ mod tests {
         drop(prepared);
         assert!(!dir.exists());
         // Persisted: stays until the container's delete removes it.
-        let prepared = prepare(root.path(), "c1", bundle.path(), false)
+        let prepared = prepare(root.path(), "c1", bundle.path(), false, false)
             .unwrap()
             .unwrap();
         prepared.persist().unwrap();

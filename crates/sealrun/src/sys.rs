@@ -143,13 +143,45 @@ pub fn enter_mount_namespace(mntns: BorrowedFd<'_>, what: &str) -> io::Result<()
 /// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)`: a
 /// detached copy of the mount at `path` (a bind mount not yet attached).
 pub fn clone_tree(path: &Path) -> io::Result<OwnedFd> {
+    clone_tree_of(path, false)
+}
+
+/// [`clone_tree`], with every mount below `path` too when `recursive`
+/// (`AT_RECURSIVE`: an rbind).
+pub fn clone_tree_of(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
     use rustix::mount::OpenTreeFlags;
-    rustix::mount::open_tree(
-        rustix::fs::CWD,
-        path,
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    let mut named = "OPEN_TREE_CLONE";
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+        named = "OPEN_TREE_CLONE|AT_RECURSIVE";
+    }
+    rustix::mount::open_tree(rustix::fs::CWD, path, flags)
+        .map_err(|e| op_err(format!("open_tree({}, {named})", path.display()), e))
+}
+
+/// Moves the calling thread into a new mount namespace, a copy of its
+/// current one in which every mount is a slave of the one it copies: mounts
+/// made there never propagate back, while the host's still propagate in.
+/// Only this thread moves (CLONE_NEWNS implies CLONE_FS); its root and cwd
+/// stay where they were.
+pub fn own_mount_namespace() -> io::Result<()> {
+    // SAFETY: CLONE_NEWNS (with the CLONE_FS it implies) only changes this
+    // thread's filesystem context; no descriptor table or memory is shared
+    // differently afterwards.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
+        .map_err(|e| op_err("unshare(CLONE_NEWNS)".into(), e))?;
+    rustix::mount::mount_change(
+        "/",
+        rustix::mount::MountPropagationFlags::DOWNSTREAM
+            | rustix::mount::MountPropagationFlags::REC,
     )
-    .map_err(|e| op_err(format!("open_tree({}, OPEN_TREE_CLONE)", path.display()), e))
+    .map_err(|e| op_err("mount(/, MS_REC|MS_SLAVE)".into(), e))
+}
+
+/// The calling thread's id (`gettid`).
+pub fn thread_id() -> i32 {
+    rustix::thread::gettid().as_raw_nonzero().get()
 }
 
 /// Mount attributes for [`set_mount_attrs`]: what to set and what to clear.
@@ -211,13 +243,14 @@ pub fn open_dir_path(path: &Path) -> io::Result<OwnedFd> {
     })
 }
 
-/// A new detached tmpfs (mode 0755, nosuid, nodev, noexec), writable.
-pub fn new_tmpfs() -> io::Result<OwnedFd> {
+/// A new detached tmpfs (root directory `mode`, octal; nosuid, nodev,
+/// noexec), writable.
+pub fn new_tmpfs(mode: &str) -> io::Result<OwnedFd> {
     use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
     let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)
         .map_err(|e| op_err("fsopen(tmpfs)".into(), e))?;
-    rustix::mount::fsconfig_set_string(&fs, "mode", "755")
-        .map_err(|e| op_err("fsconfig(tmpfs, mode=755)".into(), e))?;
+    rustix::mount::fsconfig_set_string(&fs, "mode", mode)
+        .map_err(|e| op_err(format!("fsconfig(tmpfs, mode={mode})"), e))?;
     rustix::mount::fsconfig_create(&fs).map_err(|e| op_err("fsconfig(tmpfs, CREATE)".into(), e))?;
     rustix::mount::fsmount(
         &fs,
@@ -246,6 +279,35 @@ pub fn attach(
         rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )
     .map_err(|e| op_err(format!("move_mount(onto {})", path.display()), e))
+}
+
+/// An empty directory (`dir`) or file named `name` below directory `parent`
+/// to attach a mount onto (`path` only names it in errors).
+pub fn make_mountpoint(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    dir: bool,
+    path: &Path,
+) -> io::Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    if dir {
+        rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
+            .map_err(|e| op_err(format!("mkdir({}, 0700)", path.display()), e))
+    } else {
+        rustix::fs::openat(
+            parent,
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map(drop)
+        .map_err(|e| {
+            op_err(
+                format!("open({}, O_CREAT|O_EXCL|O_WRONLY, 0600)", path.display()),
+                e,
+            )
+        })
+    }
 }
 
 /// `umount2(path, MNT_DETACH)`.

@@ -704,3 +704,96 @@ fn checkpoint_checks_its_options_as_runc_does() {
     env.sealrun(&["delete", "-f", &id]).assert_ok();
     env.assert_nothing_left(&id);
 }
+
+/// A user-namespace container binds sources its root cannot reach (below a
+/// 0700 directory), as runc does (`userns with 2 inaccessible mounts`):
+/// staged in a mount namespace of sealrun's own, of which neither the host
+/// nor the container sees anything, while the hooks sealrun's process runs
+/// stay in the host's mount namespace.
+#[test]
+fn userns_binds_from_sources_only_the_host_root_reaches() {
+    let Some(env) = common::env("userns_binds_from_sources_only_the_host_root_reaches") else {
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path, m| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    // The rootfs must be reachable by the container's root; the sources not.
+    mode(env.dir.path(), 0o711);
+    let closed = env.dir.path().join("closed");
+    std::fs::create_dir_all(closed.join("dir")).unwrap();
+    std::fs::write(closed.join("dir/foo"), "from a dir\n").unwrap();
+    std::fs::write(closed.join("file"), "from a file\n").unwrap();
+    mode(&closed, 0o700);
+    let hook_saw = env.dir.path().join("hook-saw");
+    let id = env.id("c");
+    let bundle = env.bundle("b", &["sleep", "1000"]);
+    mode(&bundle, 0o755);
+    // The container's root cannot make them in a rootfs the host's root owns
+    // (runc's test makes them too).
+    std::fs::create_dir_all(bundle.join("rootfs/mnt/a")).unwrap();
+    std::fs::write(bundle.join("rootfs/mnt/f"), "").unwrap();
+    env.edit_config(&bundle, |config| {
+        let linux = &mut config["linux"];
+        linux["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        linux["uidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
+        linux["gidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
+        let mounts = config["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"source": closed.join("dir"), "destination": "/mnt/a", "options": ["bind"]}));
+        mounts.push(json!({"source": closed.join("file"), "destination": "/mnt/f", "options": ["rbind", "ro"]}));
+        config["hooks"] = json!({"createRuntime": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!(
+                "readlink /proc/self/ns/mnt > {0}; grep -c sealrun-stage /proc/self/mountinfo >> {0}; true",
+                hook_saw.display()
+            )]
+        }]});
+    });
+    env.sealrun(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id])
+        .assert_ok();
+    let out = env.sealrun(&["exec", &id, "cat", "/mnt/a/foo", "/mnt/f"]);
+    assert_eq!(out.stdout, "from a dir\nfrom a file\n", "{out:#?}");
+    let out = env.sealrun(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "grep sealrun-stage /proc/self/mountinfo; true",
+    ]);
+    assert_eq!(out.assert_ok().stdout, "", "the container sees the staging");
+
+    let host_ns = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&hook_saw).unwrap(),
+        format!("{}\n0\n", host_ns.display()),
+        "the createRuntime hook ran outside the host's mount namespace"
+    );
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains("sealrun-stage"), "{mountinfo}");
+    let staged: Vec<_> = std::fs::read_dir("/run/sealrun-stage").unwrap().collect();
+    assert!(staged.is_empty(), "{staged:?} left on the host");
+    // Later readers of the prepared config see the sources as given.
+    let prepared = env.root.join(format!("prepared:{id}")).join("config.json");
+    let prepared: Value = serde_json::from_slice(&std::fs::read(prepared).unwrap()).unwrap();
+    let sources: Vec<&str> = prepared["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["source"].as_str())
+        .filter(|s| s.contains("closed") || s.contains("sealrun-stage"))
+        .collect();
+    let given = [closed.join("dir"), closed.join("file")];
+    assert_eq!(
+        sources,
+        given
+            .iter()
+            .map(|p| p.to_str().unwrap())
+            .collect::<Vec<_>>()
+    );
+    env.sealrun(&["delete", "-f", &id]).assert_ok();
+    env.assert_nothing_left(&id);
+}

@@ -84,7 +84,7 @@ pub fn build_init_container(
 
     let copy_up = tmpcopyup::targets(&spec);
     // What libcontainer reads: the bundle's config, or a corrected copy.
-    let prepared = prepare::prepare(&root, id, &bundle, runtime.systemd_cgroup)?;
+    let prepared = prepare::prepare(&root, id, &bundle, runtime.systemd_cgroup, opts.no_pivot)?;
     let spec = match &prepared {
         Some(p) => p.spec().clone(),
         None => spec,
@@ -103,6 +103,12 @@ pub fn build_init_container(
         None => executor,
     };
     let dmz = executor.uses_dmz();
+    let staged = match &prepared {
+        Some(p) => p
+            .stage_binds()
+            .with_context(|| format!("cannot create container {id}"))?,
+        None => None,
+    };
     // runc's words for the start of container setup (its users grep them).
     tracing::debug!("nsexec container setup");
     let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
@@ -119,6 +125,9 @@ pub fn build_init_container(
                 .with_no_pivot(opts.no_pivot)
         })
         .and_then(|b| b.build());
+    // Back in the host's mount namespace before anything else: the init has
+    // its own, copied from the staging one.
+    let left = staged.map_or(Ok(()), crate::bindstage::Stage::leave);
     let user_bundle = prepared.as_ref().map(|_| bundle.as_path());
 
     match built {
@@ -130,6 +139,10 @@ pub fn build_init_container(
                 "failed to write pid file {} for container {id}",
                 opts.pid_file.unwrap_or(Path::new("")).display()
             )
+        }
+        Ok(mut container) if left.is_err() => {
+            discard(&mut container);
+            Err(left.unwrap_err()).with_context(|| format!("failed to create container {id}"))
         }
         Ok(mut container) => {
             let persisted = prepared.map_or(Ok(()), prepare::PreparedBundle::persist);

@@ -1,0 +1,487 @@
+//! Bind mounts of a user-namespace container whose source the container's
+//! root cannot reach: a source below a directory only the host's root may
+//! search (runc's `userns with 2 inaccessible mounts`).
+//!
+//! runc opens every bind source before its init joins the user namespace
+//! and mounts from the descriptor. libcontainer 0.7.0
+//! (`rootfs::mount::Mount::mount_into_container`) canonicalises and opens
+//! the source path in the init, as the container's root (an unprivileged
+//! host uid), and fails with EACCES. A `/proc/self/fd/N` source would not
+//! help: canonicalisation resolves it back to the path.
+//!
+//! So such a mount is bound from a path the container's root can reach,
+//! `/run/sealrun-stage/<n>`, that only exists in a mount namespace of
+//! sealrun's own:
+//! - `prepare` points the mount there ([`Plan::rewrite`]);
+//! - right before libcontainer forks, sealrun's main thread moves into a
+//!   new mount namespace (every mount a slave of the host's: nothing made
+//!   in it propagates back), mounts a fresh tmpfs (mode 0711, root's) on
+//!   `/run/sealrun-stage` there and attaches a clone of each source at its
+//!   `<n>` ([`Plan::stage`]). The clone is taken as the host's root, so
+//!   the 0700 directory is no obstacle, and carries the source's own
+//!   permissions;
+//! - the init's mount namespace is copied from that one: it binds from the
+//!   staging path, and the staging mounts go with the old root at
+//!   pivot_root;
+//! - once libcontainer has built the container, the main thread returns to
+//!   the namespace it came from ([`Stage::leave`]); the staging namespace
+//!   then has no process left and goes away with its mounts.
+//!
+//! On the host nothing but the empty directory `/run/sealrun-stage` (root's,
+//! 0711, made once) is ever seen: no per-container directory, nothing a
+//! killed create could leave, no name two creates could share.
+//!
+//! Hooks that libcontainer runs from sealrun's process while it builds the
+//! container (prestart, createRuntime) would start in the staging
+//! namespace, where a mount they make for the host (a network namespace
+//! bound under /run/netns, say) would be lost. `prepare` wraps them to
+//! enter the host's first (`hooks::wrap_in_mount_ns`). The way back is a
+//! thread of sealrun's that never leaves the original namespace
+//! ([`Holder`]): its `/proc/<pid>/task/<tid>/ns/mnt`. A descriptor would do
+//! too, but every descriptor of sealrun's is copied into the container's
+//! init when libcontainer forks it, and a created container holds no host
+//! handle.
+//!
+//! Only where it is needed and can work: a container with a user namespace
+//! and a new mount namespace, pivot_root used (without it the staging
+//! mounts would stay below the container's root), sources that exist (else
+//! libcontainer's error names them as before).
+
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::sys;
+
+/// Where staged sources appear, in sealrun's own mount namespace only.
+pub const STAGE_DIR: &str = "/run/sealrun-stage";
+const STAGE_PARENT: &str = "/run";
+const STAGE_NAME: &str = "sealrun-stage";
+
+/// One bind mount to stage: its source as given (relative ones joined to
+/// the bundle) and how to clone it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Bind {
+    /// Index in the config's `mounts`.
+    index: usize,
+    source: PathBuf,
+    recursive: bool,
+    dir: bool,
+}
+
+/// What to stage for one container, and the way back to the host's mount
+/// namespace.
+pub struct Plan {
+    binds: Vec<Bind>,
+    holder: Holder,
+}
+
+/// The host ids the container's root maps to; `u32::MAX` where the config
+/// does not say (a joined user namespace), which matches no owner.
+fn root_ids(linux: &Value) -> (u32, u32) {
+    let host_of_root = |key: &str| {
+        linux
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find_map(|m| {
+                let container = m.get("containerID")?.as_u64()?;
+                let size = m.get("size")?.as_u64()?;
+                let host = m.get("hostID")?.as_u64()?;
+                (container == 0 && size > 0).then(|| u32::try_from(host).unwrap_or(u32::MAX))
+            })
+            .unwrap_or(u32::MAX)
+    };
+    (host_of_root("uidMappings"), host_of_root("gidMappings"))
+}
+
+/// Whether the config asks for namespace `kind`, and a new one (no path).
+fn new_namespace(linux: &Value, kind: &str) -> Option<bool> {
+    linux
+        .get("namespaces")?
+        .as_array()?
+        .iter()
+        .find(|n| n.get("type").and_then(Value::as_str) == Some(kind))
+        .map(|n| {
+            n.get("path")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        })
+}
+
+/// Whether a process with host `uid` and primary `gid` (and supplementary
+/// groups sealrun cannot know) may surely search directory `dir`. When it
+/// is not the owner, group and other bits must both allow it, as either
+/// class may be the one that applies: staging a mount it could have
+/// reached costs nothing, missing one fails the container.
+fn surely_searchable(meta: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
+    let mode = meta.mode();
+    if meta.uid() == uid {
+        mode & 0o100 != 0
+    } else if meta.gid() == gid {
+        mode & 0o010 != 0
+    } else {
+        mode & 0o011 == 0o011
+    }
+}
+
+/// Whether every directory the container's root passes through to reach
+/// `source` lets it search: those above the path as written (symlinks
+/// followed, as a lookup does) and above the path it resolves to.
+fn reachable(source: &Path, uid: u32, gid: u32) -> bool {
+    let resolved = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf());
+    let searchable = |path: &Path| {
+        path.ancestors()
+            .skip(1)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .all(|dir| std::fs::metadata(dir).is_ok_and(|m| surely_searchable(&m, uid, gid)))
+    };
+    searchable(source) && searchable(&resolved)
+}
+
+/// libcontainer's `is_bind`: type `bind`, or a `bind`/`rbind` option.
+fn bind_options(mount: &Value) -> Option<bool> {
+    let options: Vec<&str> = mount
+        .get("options")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let recursive = options.contains(&"rbind");
+    let bind = recursive
+        || options.contains(&"bind")
+        || mount.get("type").and_then(Value::as_str) == Some("bind");
+    bind.then_some(recursive)
+}
+
+/// The bind mounts of `config` (the bundle's, at `bundle`) that need
+/// staging, or `None` when none does or staging cannot work (see the
+/// module docs).
+pub fn plan(config: &Value, bundle: &Path, no_pivot: bool) -> Result<Option<Plan>> {
+    let Some(linux) = config.get("linux") else {
+        return Ok(None);
+    };
+    let applies = !no_pivot
+        && new_namespace(linux, "user").is_some()
+        && new_namespace(linux, "mount") == Some(true);
+    if !applies {
+        return Ok(None);
+    }
+    let (uid, gid) = root_ids(linux);
+    let mut binds = Vec::new();
+    let mounts = config.get("mounts").and_then(Value::as_array);
+    for (index, mount) in mounts.into_iter().flatten().enumerate() {
+        let (Some(recursive), Some(source)) = (
+            bind_options(mount),
+            mount.get("source").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let source = bundle.join(source);
+        let Ok(meta) = std::fs::metadata(&source) else {
+            continue;
+        };
+        if reachable(&source, uid, gid) {
+            continue;
+        }
+        binds.push(Bind {
+            index,
+            source,
+            recursive,
+            dir: meta.is_dir(),
+        });
+    }
+    if binds.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Plan {
+        binds,
+        holder: Holder::spawn()?,
+    }))
+}
+
+impl Plan {
+    /// Points the staged mounts of `config` at their staging paths and
+    /// wraps the hooks sealrun's process runs so that they run in the
+    /// host's mount namespace.
+    pub fn rewrite(&self, config: &mut Value) {
+        for (n, bind) in self.binds.iter().enumerate() {
+            if let Some(mount) = config.pointer_mut(&format!("/mounts/{}", bind.index)) {
+                mount["source"] = Value::from(format!("{STAGE_DIR}/{n}"));
+            }
+        }
+        crate::hooks::wrap_in_mount_ns(config, &self.holder.mntns());
+    }
+
+    /// Moves sealrun's main thread into a mount namespace of its own with
+    /// the sources staged (see the module docs); [`Stage::leave`] brings it
+    /// back. Call right before libcontainer builds the container.
+    pub fn stage(&self) -> Result<Stage<'_>> {
+        ensure_stage_dir()?;
+        sys::own_mount_namespace().context("failed to stage bind mounts")?;
+        let mut stage = Stage {
+            plan: self,
+            left: false,
+        };
+        stage.mount(&self.binds)?;
+        Ok(stage)
+    }
+}
+
+/// The host directory the staging tmpfs covers in sealrun's namespace:
+/// made once (root's, 0711), never removed, as another create may be
+/// staging on it right now (removing it would detach their mounts).
+fn ensure_stage_dir() -> Result<()> {
+    match std::fs::DirBuilder::new().create(STAGE_DIR) {
+        Ok(()) => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(STAGE_DIR, std::fs::Permissions::from_mode(0o711))
+                .with_context(|| format!("failed to set the mode of {STAGE_DIR}"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("failed to create {STAGE_DIR}")),
+    }
+}
+
+/// sealrun's main thread in its staging namespace, until [`Stage::leave`].
+pub struct Stage<'a> {
+    plan: &'a Plan,
+    left: bool,
+}
+
+impl Stage<'_> {
+    fn mount(&mut self, binds: &[Bind]) -> Result<()> {
+        let what = "failed to stage bind mounts";
+        let tmpfs = sys::new_tmpfs("711").context(what)?;
+        let parent = sys::open_dir_path(Path::new(STAGE_PARENT)).context(what)?;
+        sys::attach(
+            tmpfs.as_fd(),
+            parent.as_fd(),
+            STAGE_NAME,
+            Path::new(STAGE_DIR),
+        )
+        .context(what)?;
+        let dir = sys::open_dir_path(Path::new(STAGE_DIR)).context(what)?;
+        for (n, bind) in binds.iter().enumerate() {
+            let name = n.to_string();
+            let at = Path::new(STAGE_DIR).join(&name);
+            sys::make_mountpoint(dir.as_fd(), &name, bind.dir, &at).context(what)?;
+            let tree = sys::clone_tree_of(&bind.source, bind.recursive).with_context(|| {
+                format!(
+                    "failed to stage bind mount source {}",
+                    bind.source.display()
+                )
+            })?;
+            sys::attach(tree.as_fd(), dir.as_fd(), &name, &at).context(what)?;
+        }
+        Ok(())
+    }
+
+    /// Returns the main thread to the mount namespace it came from.
+    pub fn leave(mut self) -> Result<()> {
+        self.left = true;
+        go_back(self.plan)
+    }
+}
+
+impl Drop for Stage<'_> {
+    fn drop(&mut self) {
+        if !self.left {
+            if let Err(err) = go_back(self.plan) {
+                tracing::warn!("{err:#}");
+            }
+        }
+    }
+}
+
+/// setns into the holder's mount namespace, back in the directory the
+/// thread was in (setns resets root and cwd; the path is the same in both
+/// namespaces, the staging one being a copy).
+fn go_back(plan: &Plan) -> Result<()> {
+    let cwd = std::env::current_dir().context("failed to read the working directory")?;
+    let path = plan.holder.mntns();
+    let mntns: std::os::fd::OwnedFd = std::fs::File::open(&path)
+        .with_context(|| format!("failed to open {}", path.display()))?
+        .into();
+    sys::enter_mount_namespace(mntns.as_fd(), &path.to_string_lossy())
+        .context("failed to leave the namespace that staged bind mounts")?;
+    std::env::set_current_dir(&cwd)
+        .with_context(|| format!("failed to return to {}", cwd.display()))
+}
+
+/// A thread parked in the mount namespace sealrun started in, until
+/// dropped.
+///
+/// libcontainer forks with a raw clone3, so no fork handler of glibc runs:
+/// a lock another thread holds at that moment stays held in the child
+/// forever. Once the holder has told its id it therefore only parks (a
+/// futex wait on its own thread's state, no lock, no allocation).
+struct Holder {
+    tid: i32,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Holder {
+    fn spawn() -> Result<Self> {
+        let tid = Arc::new(AtomicI32::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (told, stopped) = (Arc::clone(&tid), Arc::clone(&stop));
+        let thread = std::thread::Builder::new()
+            .name("sealrun-hostns".into())
+            .spawn(move || {
+                told.store(sys::thread_id(), Ordering::Release);
+                while !stopped.load(Ordering::Acquire) {
+                    std::thread::park();
+                }
+            })
+            .context("failed to start the thread that holds the host's mount namespace")?;
+        let tid = loop {
+            match tid.load(Ordering::Acquire) {
+                0 if thread.is_finished() => {
+                    anyhow::bail!("the thread that holds the host's mount namespace died")
+                }
+                0 => std::thread::yield_now(),
+                tid => break tid,
+            }
+        };
+        Ok(Self {
+            tid,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The nsfs file of the mount namespace the thread holds.
+    fn mntns(&self) -> PathBuf {
+        PathBuf::from(format!(
+            "/proc/{}/task/{}/ns/mnt",
+            std::process::id(),
+            self.tid
+        ))
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path, m: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    }
+
+    fn userns_config(mounts: Value) -> Value {
+        json!({
+            "linux": {
+                "namespaces": [{"type": "user"}, {"type": "mount"}],
+                "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            },
+            "hooks": {"createRuntime": [{"path": "/bin/true"}]},
+            "mounts": mounts
+        })
+    }
+
+    #[test]
+    fn only_unreachable_binds_of_userns_containers_are_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        mode(dir.path(), 0o755);
+        let closed = dir.path().join("closed");
+        std::fs::create_dir_all(closed.join("dir")).unwrap();
+        std::fs::write(closed.join("file"), b"").unwrap();
+        mode(&closed, 0o700);
+        std::fs::create_dir_all(dir.path().join("open/dir")).unwrap();
+        // Reachable only through a symlink into the closed directory.
+        std::os::unix::fs::symlink(closed.join("dir"), dir.path().join("open/link")).unwrap();
+        let config = userns_config(json!([
+            {"source": "closed/dir", "destination": "/a", "options": ["bind"]},
+            {"source": "open/dir", "destination": "/b", "options": ["rbind"]},
+            {"source": "closed/file", "destination": "/c", "options": ["rbind", "ro"]},
+            {"source": "tmpfs", "destination": "/d", "type": "tmpfs"},
+            {"source": "closed/missing", "destination": "/e", "options": ["bind"]},
+            {"source": "open/link", "destination": "/f", "type": "bind"}
+        ]));
+        let plan = plan(&config, dir.path(), false).unwrap().unwrap();
+        let bind = |index, source: PathBuf, recursive, dir| Bind {
+            index,
+            source,
+            recursive,
+            dir,
+        };
+        assert_eq!(
+            plan.binds,
+            [
+                bind(0, closed.join("dir"), false, true),
+                bind(2, closed.join("file"), true, false),
+                bind(5, dir.path().join("open/link"), false, true),
+            ]
+        );
+        let mut rewritten = config.clone();
+        plan.rewrite(&mut rewritten);
+        assert_eq!(rewritten["mounts"][0]["source"], "/run/sealrun-stage/0");
+        assert_eq!(rewritten["mounts"][1]["source"], "open/dir");
+        assert_eq!(rewritten["mounts"][2]["source"], "/run/sealrun-stage/1");
+        assert_eq!(rewritten["mounts"][5]["source"], "/run/sealrun-stage/2");
+        let hook = &rewritten["hooks"]["createRuntime"][0]["args"];
+        assert_eq!(hook[1], crate::hooks::HOST_NS_SUBCOMMAND);
+        assert_eq!(hook[2], plan.holder.mntns().to_string_lossy().as_ref());
+
+        // The holder stays in the namespace the test started in.
+        let ns = |p: &Path| std::fs::read_link(p).unwrap();
+        assert_eq!(ns(&plan.holder.mntns()), ns(Path::new("/proc/self/ns/mnt")));
+
+        // No user namespace, a joined mount namespace, or no pivot_root: none.
+        let mut no_userns = config.clone();
+        no_userns["linux"]["namespaces"] = json!([{"type": "mount"}]);
+        assert!(plan_of(&no_userns, dir.path(), false).is_none());
+        let mut joined = config.clone();
+        joined["linux"]["namespaces"][1]["path"] = json!("/proc/1/ns/mnt");
+        assert!(plan_of(&joined, dir.path(), false).is_none());
+        assert!(plan_of(&config, dir.path(), true).is_none());
+    }
+
+    fn plan_of(config: &Value, bundle: &Path, no_pivot: bool) -> Option<Vec<Bind>> {
+        plan(config, bundle, no_pivot)
+            .unwrap()
+            .map(|p| p.binds.clone())
+    }
+
+    #[test]
+    fn search_permission_is_judged_conservatively() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = |m: u32| {
+            mode(dir.path(), m);
+            std::fs::metadata(dir.path()).unwrap()
+        };
+        let (root, other) = (0, 4242);
+        // Owner: only the owner bits count.
+        assert!(surely_searchable(&meta(0o100), root, other));
+        assert!(!surely_searchable(&meta(0o011), root, other));
+        // Group (primary): the group bits.
+        assert!(surely_searchable(&meta(0o010), other, root));
+        // Anyone else: group and other both, as a supplementary group may match.
+        assert!(surely_searchable(&meta(0o711 | 0o010), other, other));
+        assert!(!surely_searchable(&meta(0o701), other, other));
+        assert!(!surely_searchable(&meta(0o710), other, other));
+    }
+}
