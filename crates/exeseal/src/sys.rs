@@ -399,6 +399,23 @@ pub fn mount_setattr(
     clear: MountAttrFlags,
     what: &str,
 ) -> Result<()> {
+    mount_setattr_tree(mnt, set, clear, false, what)
+}
+
+/// [`mount_setattr`], on every mount of the tree `mnt` is the root of too
+/// when `recursive` (`AT_RECURSIVE`).
+pub fn mount_setattr_tree(
+    mnt: BorrowedFd<'_>,
+    set: MountAttrFlags,
+    clear: MountAttrFlags,
+    recursive: bool,
+    what: &str,
+) -> Result<()> {
+    let flags = if recursive {
+        libc::AT_EMPTY_PATH | libc::AT_RECURSIVE
+    } else {
+        libc::AT_EMPTY_PATH
+    };
     let attr = libc::mount_attr {
         attr_set: u64::from(set.bits()),
         attr_clr: u64::from(clear.bits()),
@@ -413,14 +430,17 @@ pub fn mount_setattr(
             libc::SYS_mount_setattr,
             mnt.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            flags,
             &attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
     };
     if rc < 0 {
         return Err(SysError::new(
-            format!("mount_setattr(set {set:?}, clear {clear:?})"),
+            format!(
+                "mount_setattr(set {set:?}, clear {clear:?}{})",
+                if recursive { ", AT_RECURSIVE" } else { "" }
+            ),
             format!("{what} ({})", fd_name(mnt)),
             Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
         ));

@@ -265,6 +265,16 @@ pub fn remove_below(dirs: &[PathBuf]) -> Result<()> {
 }
 
 fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    // Most cgroups have no sub-cgroup: one rmdir(2) instead of listing the
+    // directory first. cgroupfs answers EBUSY both for sub-cgroups and for
+    // processes still leaving; both are handled below (ENOTEMPTY: a
+    // directory of another filesystem, as in tests).
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
+        Err(e) => return Err(e),
+    }
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -24,7 +24,10 @@ pub const MAX_DEPTH: usize = 1000;
 pub fn read_limited(path: &Path) -> Result<Vec<u8>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
-    let mut bytes = Vec::new();
+    // Room for a typical config up front: read_to_end on a `Take` has no
+    // size hint and would otherwise grow from 32 bytes, one read(2) per
+    // doubling (ten for a 4 KiB config).
+    let mut bytes = Vec::with_capacity(64 << 10);
     file.take(MAX_BYTES + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("failed to read {}", path.display()))?;

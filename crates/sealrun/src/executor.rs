@@ -72,6 +72,9 @@ pub struct SealExecutor {
     lent: Option<crate::lend::GiveBack>,
     /// The exec'd process's terminal goes to this user (see `lend`).
     tty_owner: Option<u32>,
+    /// The signals sealrun's main process ignores, which its container
+    /// processes would inherit (see `sys::default_signals`).
+    ignored_signals: u64,
 }
 
 impl SealExecutor {
@@ -110,6 +113,7 @@ impl SealExecutor {
             seccomp: None,
             lent: None,
             tty_owner: None,
+            ignored_signals: sys::ignored_signals(),
         })
     }
 
@@ -170,7 +174,8 @@ impl SealExecutor {
     /// stub (so that as few syscalls as possible run under them here), the
     /// lent capabilities out of the other sets.
     fn before_exec(&self) -> Result<(), ExecutorError> {
-        sys::default_ignored_signals().map_err(|e| ExecutorError::Other(e.to_string()))?;
+        sys::default_signals(self.ignored_signals)
+            .map_err(|e| ExecutorError::Other(e.to_string()))?;
         if let Some(hooks) = &self.start_hooks {
             hooks.run().map_err(ExecutorError::Other)?;
         }
