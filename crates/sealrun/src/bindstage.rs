@@ -19,13 +19,17 @@
 //!   `/run/sealrun-stage` there and attaches a clone of each source at its
 //!   `<n>` ([`Plan::stage`]). The clone is taken as the host's root, so
 //!   the 0700 directory is no obstacle, and carries the source's own
-//!   permissions;
+//!   permissions plus the restrictions the mount asks for (ro, nosuid,
+//!   nodev, noexec): a recursive bind of `/` or `/run` in the container
+//!   copies the staging mounts too, and must find each source there no
+//!   less restricted than at its destination;
 //! - the init's mount namespace is copied from that one: it binds from the
 //!   staging path, and the staging mounts go with the old root at
 //!   pivot_root;
 //! - once libcontainer has built the container, the main thread returns to
-//!   the namespace it came from ([`Stage::leave`]); the staging namespace
-//!   then has no process left and goes away with its mounts.
+//!   the namespace, root and working directory it came from
+//!   ([`Stage::leave`]); the staging namespace then has no process left
+//!   and goes away with its mounts.
 //!
 //! On the host nothing but the empty directory `/run/sealrun-stage` (root's,
 //! 0711, made once) is ever seen: no per-container directory, nothing a
@@ -35,17 +39,23 @@
 //! container (prestart, createRuntime) would start in the staging
 //! namespace, where a mount they make for the host (a network namespace
 //! bound under /run/netns, say) would be lost. `prepare` wraps them to
-//! enter the host's first (`hooks::wrap_in_mount_ns`). The way back is a
-//! thread of sealrun's that never leaves the original namespace
-//! ([`Holder`]): its `/proc/<pid>/task/<tid>/ns/mnt`. A descriptor would do
-//! too, but every descriptor of sealrun's is copied into the container's
-//! init when libcontainer forks it, and a created container holds no host
-//! handle.
+//! enter the host's first (`hooks::wrap_in_task_context`). The way back
+//! is a thread of sealrun's that never leaves the original namespace
+//! ([`Holder`]): its `/proc/<pid>/task/<tid>` (namespace, root, cwd). A
+//! descriptor would do too, but every descriptor of sealrun's is copied
+//! into the container's init when libcontainer forks it, and a created
+//! container holds no host handle. Opening another process's namespace
+//! needs ptrace access, and libcontainer makes sealrun's process
+//! non-dumpable: the hooks need CAP_SYS_PTRACE, which root has (the error
+//! says so where it lacks it). Hooks that read the prepared config.json
+//! see the staging paths and the wrapped hooks.
 //!
-//! Only where it is needed and can work: a container with a user namespace
-//! and a new mount namespace, pivot_root used (without it the staging
-//! mounts would stay below the container's root), sources that exist (else
-//! libcontainer's error names them as before).
+//! Only where it is needed and can work: sealrun run by root, a container
+//! with a user namespace and a new mount namespace, pivot_root used
+//! (without it the staging mounts would stay below the container's root),
+//! sources that exist (else libcontainer's error names them as before) and
+//! that the container's root is not sure to reach (every directory the
+//! lookup searches, symlinks followed as the kernel follows them).
 
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
@@ -55,6 +65,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
+use rustix::mount::MountAttrFlags;
 use serde_json::Value;
 
 use crate::sys;
@@ -73,6 +84,11 @@ struct Bind {
     source: PathBuf,
     recursive: bool,
     dir: bool,
+    /// The restrictions the mount asks for (ro, nosuid, nodev, noexec),
+    /// set on the clone itself: a recursive bind of `/` or `/run` in the
+    /// container copies the staging mounts too, and must not find the
+    /// source there with fewer restrictions than at its destination.
+    restrict: MountAttrFlags,
 }
 
 /// What to stage for one container, and the way back to the host's mount
@@ -132,18 +148,65 @@ fn surely_searchable(meta: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
     }
 }
 
-/// Whether every directory the container's root passes through to reach
-/// `source` lets it search: those above the path as written (symlinks
-/// followed, as a lookup does) and above the path it resolves to.
-fn reachable(source: &Path, uid: u32, gid: u32) -> bool {
-    let resolved = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf());
-    let searchable = |path: &Path| {
-        path.ancestors()
-            .skip(1)
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .all(|dir| std::fs::metadata(dir).is_ok_and(|m| surely_searchable(&m, uid, gid)))
+/// Every directory a lookup of `path` searches, symlinks followed as the
+/// kernel follows them (a link's target is walked from `/` or from the
+/// directory holding the link), the last component looked up but not
+/// searched. `None` when the walk cannot finish (a component missing, a
+/// loop): libcontainer's own lookup then reports what it finds.
+fn searched_dirs(path: &Path) -> Option<Vec<PathBuf>> {
+    use std::path::Component;
+    let mut todo: Vec<std::ffi::OsString> = Vec::new();
+    let push_front = |todo: &mut Vec<std::ffi::OsString>, p: &Path| {
+        for c in p.components().rev() {
+            todo.push(c.as_os_str().to_owned());
+        }
     };
-    searchable(source) && searchable(&resolved)
+    push_front(&mut todo, path);
+    let mut at = PathBuf::from("/");
+    let mut searched = Vec::new();
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        match Path::new(&part).components().next() {
+            Some(Component::RootDir) => at = PathBuf::from("/"),
+            Some(Component::CurDir) | None => {}
+            Some(Component::ParentDir) => {
+                searched.push(at.clone());
+                at.pop();
+            }
+            Some(Component::Normal(name)) => {
+                let last = todo.is_empty();
+                searched.push(at.clone());
+                let next = at.join(name);
+                let meta = std::fs::symlink_metadata(&next).ok()?;
+                if meta.file_type().is_symlink() {
+                    links += 1;
+                    if links > 40 {
+                        return None;
+                    }
+                    let target = std::fs::read_link(&next).ok()?;
+                    push_front(&mut todo, &target);
+                } else if !last && !meta.is_dir() {
+                    return None;
+                } else {
+                    at = next;
+                }
+            }
+            Some(Component::Prefix(_)) => return None,
+        }
+    }
+    Some(searched)
+}
+
+/// Whether the container's root surely reaches `source`: it may search
+/// every directory a lookup of it searches. Unsure (a walk that cannot
+/// finish) counts as not: staging a mount it could have reached costs
+/// nothing. Not seen: POSIX ACLs, whose named entries may deny what the
+/// mode allows.
+fn reachable(source: &Path, uid: u32, gid: u32) -> bool {
+    searched_dirs(source).is_some_and(|dirs| {
+        dirs.iter()
+            .all(|dir| std::fs::metadata(dir).is_ok_and(|m| surely_searchable(&m, uid, gid)))
+    })
 }
 
 /// libcontainer's `is_bind`: type `bind`, or a `bind`/`rbind` option.
@@ -162,6 +225,28 @@ fn bind_options(mount: &Value) -> Option<bool> {
     bind.then_some(recursive)
 }
 
+/// The restrictions a mount's options ask for (the last of `ro`/`rw`,
+/// `nosuid`/`suid`, ... wins, as in mount(8)).
+fn restrictions(mount: &Value) -> MountAttrFlags {
+    let mut set = MountAttrFlags::empty();
+    let options = mount.get("options").and_then(Value::as_array);
+    for option in options.into_iter().flatten().filter_map(Value::as_str) {
+        let (flag, on) = match option {
+            "ro" | "rro" => (MountAttrFlags::MOUNT_ATTR_RDONLY, true),
+            "rw" | "rrw" => (MountAttrFlags::MOUNT_ATTR_RDONLY, false),
+            "nosuid" | "rnosuid" => (MountAttrFlags::MOUNT_ATTR_NOSUID, true),
+            "suid" | "rsuid" => (MountAttrFlags::MOUNT_ATTR_NOSUID, false),
+            "nodev" | "rnodev" => (MountAttrFlags::MOUNT_ATTR_NODEV, true),
+            "dev" | "rdev" => (MountAttrFlags::MOUNT_ATTR_NODEV, false),
+            "noexec" | "rnoexec" => (MountAttrFlags::MOUNT_ATTR_NOEXEC, true),
+            "exec" | "rexec" => (MountAttrFlags::MOUNT_ATTR_NOEXEC, false),
+            _ => continue,
+        };
+        set.set(flag, on);
+    }
+    set
+}
+
 /// The bind mounts of `config` (the bundle's, at `bundle`) that need
 /// staging, or `None` when none does or staging cannot work (see the
 /// module docs).
@@ -169,7 +254,10 @@ pub fn plan(config: &Value, bundle: &Path, no_pivot: bool) -> Result<Option<Plan
     let Some(linux) = config.get("linux") else {
         return Ok(None);
     };
+    // Staging needs the host's root (a mount namespace, mounts, /run);
+    // an unprivileged caller's binds stay libcontainer's, as before.
     let applies = !no_pivot
+        && rustix::process::geteuid().is_root()
         && new_namespace(linux, "user").is_some()
         && new_namespace(linux, "mount") == Some(true);
     if !applies {
@@ -197,6 +285,7 @@ pub fn plan(config: &Value, bundle: &Path, no_pivot: bool) -> Result<Option<Plan
             source,
             recursive,
             dir: meta.is_dir(),
+            restrict: restrictions(mount),
         });
     }
     if binds.is_empty() {
@@ -218,7 +307,7 @@ impl Plan {
                 mount["source"] = Value::from(format!("{STAGE_DIR}/{n}"));
             }
         }
-        crate::hooks::wrap_in_mount_ns(config, &self.holder.mntns());
+        crate::hooks::wrap_in_task_context(config, &self.holder.task());
     }
 
     /// Moves sealrun's main thread into a mount namespace of its own with
@@ -226,11 +315,13 @@ impl Plan {
     /// back. Call right before libcontainer builds the container.
     pub fn stage(&self) -> Result<Stage<'_>> {
         ensure_stage_dir()?;
-        sys::own_mount_namespace().context("failed to stage bind mounts")?;
+        // Before the unshare: whatever fails from here on, the drop takes
+        // the thread back (harmless where it never left).
         let mut stage = Stage {
             plan: self,
             left: false,
         };
+        sys::own_mount_namespace().context("failed to stage bind mounts")?;
         stage.mount(&self.binds)?;
         Ok(stage)
     }
@@ -274,12 +365,18 @@ impl Stage<'_> {
             let name = n.to_string();
             let at = Path::new(STAGE_DIR).join(&name);
             sys::make_mountpoint(dir.as_fd(), &name, bind.dir, &at).context(what)?;
-            let tree = sys::clone_tree_of(&bind.source, bind.recursive).with_context(|| {
+            let source = || {
                 format!(
                     "failed to stage bind mount source {}",
                     bind.source.display()
                 )
-            })?;
+            };
+            let tree = sys::clone_tree_of(&bind.source, bind.recursive).with_context(source)?;
+            if !bind.restrict.is_empty() {
+                let what = bind.source.to_string_lossy();
+                sys::restrict_mount_tree(tree.as_fd(), bind.restrict, bind.recursive, &what)
+                    .with_context(source)?;
+            }
             sys::attach(tree.as_fd(), dir.as_fd(), &name, &at).context(what)?;
         }
         Ok(())
@@ -302,19 +399,30 @@ impl Drop for Stage<'_> {
     }
 }
 
-/// setns into the holder's mount namespace, back in the directory the
-/// thread was in (setns resets root and cwd; the path is the same in both
-/// namespaces, the staging one being a copy).
+/// Back to the holder's namespace, root and working directory.
 fn go_back(plan: &Plan) -> Result<()> {
-    let cwd = std::env::current_dir().context("failed to read the working directory")?;
-    let path = plan.holder.mntns();
-    let mntns: std::os::fd::OwnedFd = std::fs::File::open(&path)
-        .with_context(|| format!("failed to open {}", path.display()))?
+    enter_task_context(&plan.holder.task())
+        .context("failed to leave the namespace that staged bind mounts")
+}
+
+/// Enters the mount namespace of thread `task` (`/proc/<pid>/task/<tid>`)
+/// and takes its root and working directory (setns resets both to the
+/// namespace's root), through its /proc links: exact whatever the paths
+/// are, and no descriptor held across the build. Opening them needs ptrace
+/// access to sealrun's process, which libcontainer makes non-dumpable: root
+/// with CAP_SYS_PTRACE.
+pub fn enter_task_context(task: &Path) -> Result<()> {
+    let ns = task.join("ns/mnt");
+    let mntns: std::os::fd::OwnedFd = std::fs::File::open(&ns)
+        .with_context(|| format!("failed to open {} (needs CAP_SYS_PTRACE)", ns.display()))?
         .into();
-    sys::enter_mount_namespace(mntns.as_fd(), &path.to_string_lossy())
-        .context("failed to leave the namespace that staged bind mounts")?;
-    std::env::set_current_dir(&cwd)
-        .with_context(|| format!("failed to return to {}", cwd.display()))
+    let cwd = sys::open_dir_following(&task.join("cwd"))?;
+    let root = sys::open_dir_following(&task.join("root"))?;
+    sys::enter_mount_namespace(mntns.as_fd(), &ns.to_string_lossy())?;
+    rustix::process::fchdir(&root).context("failed to return to the root directory")?;
+    rustix::process::chroot(".").context("failed to return to the root directory")?;
+    rustix::process::fchdir(&cwd).context("failed to return to the working directory")?;
+    Ok(())
 }
 
 /// A thread parked in the mount namespace sealrun started in, until
@@ -360,13 +468,9 @@ impl Holder {
         })
     }
 
-    /// The nsfs file of the mount namespace the thread holds.
-    fn mntns(&self) -> PathBuf {
-        PathBuf::from(format!(
-            "/proc/{}/task/{}/ns/mnt",
-            std::process::id(),
-            self.tid
-        ))
+    /// The thread's /proc directory: its mount namespace, root and cwd.
+    fn task(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/task/{}", std::process::id(), self.tid))
     }
 }
 
@@ -413,27 +517,47 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("open/dir")).unwrap();
         // Reachable only through a symlink into the closed directory.
         std::os::unix::fs::symlink(closed.join("dir"), dir.path().join("open/link")).unwrap();
+        // An open directory, but the lookup passes a link inside the closed
+        // one on the way (open/chain -> closed/hop -> ../open/dir).
+        std::os::unix::fs::symlink(closed.join("hop"), dir.path().join("open/chain")).unwrap();
+        std::os::unix::fs::symlink("../open/dir", closed.join("hop")).unwrap();
         let config = userns_config(json!([
             {"source": "closed/dir", "destination": "/a", "options": ["bind"]},
             {"source": "open/dir", "destination": "/b", "options": ["rbind"]},
             {"source": "closed/file", "destination": "/c", "options": ["rbind", "ro"]},
             {"source": "tmpfs", "destination": "/d", "type": "tmpfs"},
             {"source": "closed/missing", "destination": "/e", "options": ["bind"]},
-            {"source": "open/link", "destination": "/f", "type": "bind"}
+            {"source": "open/link", "destination": "/f", "type": "bind"},
+            {"source": "open/chain", "destination": "/g", "options": ["bind", "nosuid", "ro", "rw"]}
         ]));
         let plan = plan(&config, dir.path(), false).unwrap().unwrap();
-        let bind = |index, source: PathBuf, recursive, dir| Bind {
+        let bind = |index, source: PathBuf, recursive, dir, restrict| Bind {
             index,
             source,
             recursive,
             dir,
+            restrict,
         };
+        let none = MountAttrFlags::empty();
         assert_eq!(
             plan.binds,
             [
-                bind(0, closed.join("dir"), false, true),
-                bind(2, closed.join("file"), true, false),
-                bind(5, dir.path().join("open/link"), false, true),
+                bind(0, closed.join("dir"), false, true, none),
+                bind(
+                    2,
+                    closed.join("file"),
+                    true,
+                    false,
+                    MountAttrFlags::MOUNT_ATTR_RDONLY
+                ),
+                bind(5, dir.path().join("open/link"), false, true, none),
+                bind(
+                    6,
+                    dir.path().join("open/chain"),
+                    false,
+                    true,
+                    MountAttrFlags::MOUNT_ATTR_NOSUID
+                ),
             ]
         );
         let mut rewritten = config.clone();
@@ -444,11 +568,14 @@ mod tests {
         assert_eq!(rewritten["mounts"][5]["source"], "/run/sealrun-stage/2");
         let hook = &rewritten["hooks"]["createRuntime"][0]["args"];
         assert_eq!(hook[1], crate::hooks::HOST_NS_SUBCOMMAND);
-        assert_eq!(hook[2], plan.holder.mntns().to_string_lossy().as_ref());
+        assert_eq!(hook[2], plan.holder.task().to_string_lossy().as_ref());
 
         // The holder stays in the namespace the test started in.
         let ns = |p: &Path| std::fs::read_link(p).unwrap();
-        assert_eq!(ns(&plan.holder.mntns()), ns(Path::new("/proc/self/ns/mnt")));
+        assert_eq!(
+            ns(&plan.holder.task().join("ns/mnt")),
+            ns(Path::new("/proc/self/ns/mnt"))
+        );
 
         // No user namespace, a joined mount namespace, or no pivot_root: none.
         let mut no_userns = config.clone();
@@ -464,6 +591,31 @@ mod tests {
         plan(config, bundle, no_pivot)
             .unwrap()
             .map(|p| p.binds.clone())
+    }
+
+    #[test]
+    fn lookups_are_walked_as_the_kernel_walks_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(d.join("a/b")).unwrap();
+        std::fs::write(d.join("a/b/x"), b"").unwrap();
+        std::os::unix::fs::symlink("../a/b", d.join("a/up")).unwrap();
+        std::os::unix::fs::symlink(d.join("a"), d.join("abs")).unwrap();
+        // abs -> /…/a (from the root again), up -> ../a/b, then x in b.
+        let walked = searched_dirs(&d.join("abs/up/x")).unwrap();
+        for searched in [Path::new("/"), &d, &d.join("a"), &d.join("a/b")] {
+            assert!(
+                walked.iter().any(|w| w == searched),
+                "{searched:?} not in {walked:?}"
+            );
+        }
+        for not in [d.join("abs"), d.join("a/up"), d.join("a/b/x")] {
+            assert!(!walked.contains(&not), "{not:?} in {walked:?}");
+        }
+        assert!(searched_dirs(&d.join("missing/x")).is_none());
+        assert!(searched_dirs(&d.join("a/b/x/y")).is_none());
+        std::os::unix::fs::symlink("loop", d.join("loop")).unwrap();
+        assert!(searched_dirs(&d.join("loop/x")).is_none());
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub enum Command {
     /// Internal: run a prestart/createRuntime hook in the host's mount
     /// namespace (see `bindstage`)
     #[command(name = "hostns-hook", hide = true)]
-    HostNsHook(crate::hooks::HookInMountNs),
+    HostNsHook(crate::hooks::HookInTaskContext),
 }
 
 impl Command {

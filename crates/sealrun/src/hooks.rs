@@ -13,7 +13,6 @@
 //! stdin with the state and timeout are libcontainer's, as before).
 
 use std::ffi::OsString;
-use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
@@ -35,13 +34,14 @@ pub const HOST_NS_SUBCOMMAND: &str = "hostns-hook";
 
 /// Rewrites the prestart and createRuntime hooks (the ones sealrun's own
 /// process runs while it builds the container) to run in the mount
-/// namespace at `mntns`; whether there were any.
-pub fn wrap_in_mount_ns(config: &mut Value, mntns: &Path) -> bool {
+/// namespace, root and working directory of thread `task`
+/// (`/proc/<pid>/task/<tid>`); whether there were any.
+pub fn wrap_in_task_context(config: &mut Value, task: &Path) -> bool {
     wrap_kinds(
         config,
         &["prestart", "createRuntime"],
         HOST_NS_SUBCOMMAND,
-        mntns,
+        task,
     )
 }
 
@@ -104,32 +104,22 @@ pub fn run(args: HookInRootfs) -> Result<u8> {
     })
 }
 
-/// The hidden subcommand's arguments: the mount namespace (a path to its
-/// nsfs file), the hook's path, then its argv (argv[0] first).
+/// The hidden subcommand's arguments: the thread whose mount namespace,
+/// root and cwd to take (`/proc/<pid>/task/<tid>`), the hook's path, then
+/// its argv (argv[0] first).
 #[derive(clap::Args, Debug)]
-pub struct HookInMountNs {
-    pub mntns: PathBuf,
+pub struct HookInTaskContext {
+    pub task: PathBuf,
     pub path: PathBuf,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub argv: Vec<OsString>,
 }
 
-/// Enters the mount namespace and execs the hook there, in the directory
-/// it was started in; returns only on failure.
-pub fn run_in_mount_ns(args: HookInMountNs) -> Result<u8> {
-    let path = &args.mntns;
-    // setns resets the working directory to the namespace's root. The hook
-    // keeps the one libcontainer gave it, by path: the namespace it left is
-    // a copy of the one it enters, and a descriptor would keep it on the
-    // copy's mounts.
-    let cwd = std::env::current_dir().context("failed to read the working directory")?;
-    let mntns: std::os::fd::OwnedFd = std::fs::File::open(path)
-        .with_context(|| format!("failed to open {}", path.display()))?
-        .into();
-    crate::sys::enter_mount_namespace(mntns.as_fd(), &path.to_string_lossy())?;
-    drop(mntns);
-    std::env::set_current_dir(&cwd)
-        .with_context(|| format!("failed to return to {}", cwd.display()))?;
+/// Takes the thread's mount namespace, root and cwd, and execs the hook
+/// there; returns only on failure.
+pub fn run_in_task_context(args: HookInTaskContext) -> Result<u8> {
+    crate::bindstage::enter_task_context(&args.task)
+        .with_context(|| format!("cannot run hook {}", args.path.display()))?;
     let err = command(&args.path, &args.argv).exec();
     Err(err).with_context(|| format!("failed to run hook {}", args.path.display()))
 }
@@ -175,23 +165,23 @@ mod tests {
     }
 
     #[test]
-    fn runtime_hooks_are_wrapped_into_a_mount_namespace() {
+    fn runtime_hooks_are_wrapped_into_a_threads_context() {
         let mut config = json!({"hooks": {
             "prestart": [{"path": "/bin/true"}],
             "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "x"]}],
             "createContainer": [{"path": "/bin/true"}],
             "poststart": [{"path": "/bin/true"}]
         }});
-        assert!(wrap_in_mount_ns(
+        assert!(wrap_in_task_context(
             &mut config,
-            Path::new("/proc/7/task/8/ns/mnt")
+            Path::new("/proc/7/task/8")
         ));
         assert_eq!(
             config["hooks"]["prestart"][0]["args"],
             json!([
                 "sealrun",
                 HOST_NS_SUBCOMMAND,
-                "/proc/7/task/8/ns/mnt",
+                "/proc/7/task/8",
                 "/bin/true",
                 "/bin/true"
             ])
@@ -201,7 +191,7 @@ mod tests {
             json!([
                 "sealrun",
                 HOST_NS_SUBCOMMAND,
-                "/proc/7/task/8/ns/mnt",
+                "/proc/7/task/8",
                 "/bin/sh",
                 "sh",
                 "-c",
@@ -216,7 +206,7 @@ mod tests {
             config["hooks"]["poststart"][0],
             json!({"path": "/bin/true"})
         );
-        assert!(!wrap_in_mount_ns(
+        assert!(!wrap_in_task_context(
             &mut json!({"hooks": {"poststart": []}}),
             Path::new("/n")
         ));

@@ -140,7 +140,7 @@ fn run(mut cli: Cli, early: Option<seal::Early>) -> Result<u8> {
         Command::Features(_) => commands::features::features().map(|()| 0)?,
         Command::Spec(args) => commands::spec::spec(args).map(|()| 0)?,
         Command::CreateContainerHook(args) => hooks::run(args)?,
-        Command::HostNsHook(args) => hooks::run_in_mount_ns(args)?,
+        Command::HostNsHook(args) => hooks::run_in_task_context(args)?,
         Command::Checkpoint(args) => {
             commands::checkpoint::checkpoint(&runtime, args).map(|()| 0)?
         }

@@ -734,6 +734,7 @@ fn userns_binds_from_sources_only_the_host_root_reaches() {
     // (runc's test makes them too).
     std::fs::create_dir_all(bundle.join("rootfs/mnt/a")).unwrap();
     std::fs::write(bundle.join("rootfs/mnt/f"), "").unwrap();
+    std::fs::create_dir_all(bundle.join("rootfs/hostrun")).unwrap();
     env.edit_config(&bundle, |config| {
         let linux = &mut config["linux"];
         linux["namespaces"]
@@ -745,6 +746,9 @@ fn userns_binds_from_sources_only_the_host_root_reaches() {
         let mounts = config["mounts"].as_array_mut().unwrap();
         mounts.push(json!({"source": closed.join("dir"), "destination": "/mnt/a", "options": ["bind"]}));
         mounts.push(json!({"source": closed.join("file"), "destination": "/mnt/f", "options": ["rbind", "ro"]}));
+        // A recursive bind of /run copies the staging along: the staged
+        // file must be as read-only there as at /mnt/f.
+        mounts.push(json!({"source": "/run", "destination": "/hostrun", "options": ["rbind"]}));
         config["hooks"] = json!({"createRuntime": [{
             "path": "/bin/sh",
             "args": ["sh", "-c", format!(
@@ -757,14 +761,26 @@ fn userns_binds_from_sources_only_the_host_root_reaches() {
         .assert_ok();
     let out = env.sealrun(&["exec", &id, "cat", "/mnt/a/foo", "/mnt/f"]);
     assert_eq!(out.stdout, "from a dir\nfrom a file\n", "{out:#?}");
-    let out = env.sealrun(&[
-        "exec",
-        &id,
-        "sh",
-        "-c",
-        "grep sealrun-stage /proc/self/mountinfo; true",
-    ]);
-    assert_eq!(out.assert_ok().stdout, "", "the container sees the staging");
+    let out = env.sealrun(&["exec", &id, "cat", "/proc/self/mountinfo"]);
+    let staged: Vec<&str> = out
+        .assert_ok()
+        .stdout
+        .lines()
+        .filter(|l| l.contains("sealrun-stage"))
+        .collect();
+    // Only below the recursive bind of /run, restricted as asked.
+    let at = |l: &str| l.split(' ').nth(4).unwrap_or_default().to_owned();
+    assert!(
+        staged
+            .iter()
+            .all(|l| at(l).starts_with("/hostrun/sealrun-stage")),
+        "{staged:#?}"
+    );
+    let file = staged
+        .iter()
+        .find(|l| at(l) == "/hostrun/sealrun-stage/1")
+        .unwrap_or_else(|| panic!("{staged:#?}"));
+    assert!(file.split(' ').nth(5).unwrap().starts_with("ro,"), "{file}");
 
     let host_ns = std::fs::read_link("/proc/self/ns/mnt").unwrap();
     assert_eq!(

@@ -156,6 +156,9 @@ pub fn build_init_container(
             Ok(container)
         }
         Err(err) => {
+            if let Err(left) = left {
+                tracing::warn!("{left:#}");
+            }
             // `Exist`: someone else created this id since our check; not ours to remove.
             remove_leftover_dir(&container_dir, matches!(err, LibcontainerError::Exist));
             let cwd = spec
