@@ -3,7 +3,7 @@
 # Static-PIE builds for the host target: see scripts/build-env.sh.
 SH := set -e; . scripts/build-env.sh;
 
-.PHONY: all build test demo bench exec-bench mounts-bench adopt-youki conformance e2e install uninstall clean
+.PHONY: all build test demo bench syscalls exec-bench mounts-bench adopt-youki conformance e2e install uninstall clean
 
 all: build
 
@@ -65,6 +65,11 @@ bench: build
 exec-bench: build
 	scripts/deps.sh --bench
 	bash bench/exec-cost.sh
+
+# Syscalls of one `sealrun --seal none run`, by owner (bench/syscalls.md).
+syscalls:
+	scripts/deps.sh
+	bash bench/syscalls.sh
 
 # `sealrun run` per mode with 2000 extra mounts (bench/mounts.md).
 mounts-bench: build
