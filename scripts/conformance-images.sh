@@ -6,7 +6,11 @@
 #   busybox-ARCH.tar.xz  a busybox rootfs shaped like Docker's busybox image
 #                        (static busybox from Debian's busybox-static, an
 #                        applet link per command, /etc/passwd and group with
-#                        the usual system users, /tmp 1777);
+#                        the usual system users, /tmp 1777, and no /proc or
+#                        /sys: the runtime makes them, and runc's tests rely
+#                        on their absence, e.g. `ln -s /symlink rootfs/proc`
+#                        in mask.bats and `mkdir -p rootfs/{proc,sys,tmp}`
+#                        in userns.bats);
 #   debian-ARCH.tar.xz   what hooks.bats runs in a "Debian" container: sh,
 #                        grep, ldconfig, the host's glibc and ld.so.conf, and
 #                        a real /lib directory for ldconfig to scan.
@@ -22,6 +26,7 @@ busybox=$testdata/busybox-$arch.tar.xz
 if [ ! -e "$busybox" ]; then
   root=$tmp/busybox
   sh "$here/../crates/sealrun/tests/make-bundle.sh" "$root"
+  rmdir "$root/proc" "$root/sys"
   mkdir -p "$root/home" "$root/usr/sbin" "$root/var/spool/mail" "$root/var/www"
   chmod 1777 "$root/tmp"
   cat >"$root/etc/passwd" <<'PASSWD'

@@ -15,21 +15,15 @@ use libcontainer::container::ContainerStatus;
 
 use super::Runtime;
 
-/// Checkpoint a running container
+/// The options checkpoint and restore share (runc's `criuOptions`).
 #[derive(Args, Debug)]
-pub struct Checkpoint {
-    /// Path for saving criu image files
+pub struct Criu {
+    /// Path for criu image files
     #[arg(long)]
     pub image_path: Option<PathBuf>,
     /// Path for saving work files and logs
     #[arg(long)]
     pub work_path: Option<PathBuf>,
-    /// Path for previous criu image files in pre-dump
-    #[arg(long)]
-    pub parent_path: Option<PathBuf>,
-    /// Leave the process running after checkpointing
-    #[arg(long)]
-    pub leave_running: bool,
     /// Allow open tcp connections
     #[arg(long)]
     pub tcp_established: bool,
@@ -39,21 +33,12 @@ pub struct Checkpoint {
     /// Allow shell jobs
     #[arg(long)]
     pub shell_job: bool,
-    /// Use userfaultfd to lazily restore memory pages
-    #[arg(long)]
-    pub lazy_pages: bool,
-    /// Criu writes \0 to this FD once lazy-pages is ready
-    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
-    pub status_fd: i32,
-    /// ADDRESS:PORT of the page server
-    #[arg(long)]
-    pub page_server: Option<String>,
     /// Handle file locks, for safety
     #[arg(long)]
     pub file_locks: bool,
-    /// Dump container's memory information only, leave the container running after this
+    /// Use userfaultfd to lazily restore memory pages
     #[arg(long)]
-    pub pre_dump: bool,
+    pub lazy_pages: bool,
     /// Cgroups mode: 'soft' (default), 'full' and 'strict'
     #[arg(long)]
     pub manage_cgroups_mode: Option<String>,
@@ -63,6 +48,28 @@ pub struct Checkpoint {
     /// Enable auto deduplication of memory images
     #[arg(long)]
     pub auto_dedup: bool,
+}
+
+/// Checkpoint a running container
+#[derive(Args, Debug)]
+pub struct Checkpoint {
+    #[command(flatten)]
+    pub criu: Criu,
+    /// Path for previous criu image files in pre-dump
+    #[arg(long)]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the process running after checkpointing
+    #[arg(long)]
+    pub leave_running: bool,
+    /// Criu writes \0 to this FD once lazy-pages is ready
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    pub status_fd: i32,
+    /// ADDRESS:PORT of the page server
+    #[arg(long)]
+    pub page_server: Option<String>,
+    /// Dump container's memory information only, leave the container running after this
+    #[arg(long)]
+    pub pre_dump: bool,
     /// Container identifier
     pub container_id: String,
 }
@@ -70,30 +77,11 @@ pub struct Checkpoint {
 /// Restore a container from a previous checkpoint
 #[derive(Args, Debug)]
 pub struct Restore {
+    #[command(flatten)]
+    pub criu: Criu,
     /// Path to an AF_UNIX socket which will receive the console's pseudoterminal master
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
-    /// Path to criu image files for restoring
-    #[arg(long)]
-    pub image_path: Option<PathBuf>,
-    /// Path for saving work files and logs
-    #[arg(long)]
-    pub work_path: Option<PathBuf>,
-    /// Allow open tcp connections
-    #[arg(long)]
-    pub tcp_established: bool,
-    /// Allow external unix sockets
-    #[arg(long)]
-    pub ext_unix_sk: bool,
-    /// Allow shell jobs
-    #[arg(long)]
-    pub shell_job: bool,
-    /// Handle file locks, for safety
-    #[arg(long)]
-    pub file_locks: bool,
-    /// Cgroups mode: 'soft' (default), 'full' and 'strict'
-    #[arg(long)]
-    pub manage_cgroups_mode: Option<String>,
     /// Path to the root of the bundle directory
     #[arg(short, long)]
     pub bundle: Option<PathBuf>,
@@ -109,15 +97,6 @@ pub struct Restore {
     /// Do not use pivot root to jail process inside rootfs
     #[arg(long)]
     pub no_pivot: bool,
-    /// Create a namespace, but don't restore its properties
-    #[arg(long)]
-    pub empty_ns: Vec<String>,
-    /// Enable auto deduplication of memory images
-    #[arg(long)]
-    pub auto_dedup: bool,
-    /// Use userfaultfd to lazily restore memory pages
-    #[arg(long)]
-    pub lazy_pages: bool,
     /// LSM profile to be used during restore, as TYPE:NAME
     #[arg(long)]
     pub lsm_profile: Option<String>,
@@ -139,22 +118,26 @@ pub fn checkpoint(runtime: &Runtime, args: Checkpoint) -> Result<()> {
         let status = status.to_string().to_lowercase();
         bail!("Container cannot be checkpointed in {status} state");
     }
-    check_image_paths(args.image_path.as_deref(), args.parent_path.as_deref())?;
+    check_image_paths(args.criu.image_path.as_deref(), args.parent_path.as_deref())?;
     if let Some(server) = &args.page_server {
         check_page_server(server)?;
     }
-    check_manage_cgroups_mode(args.manage_cgroups_mode.as_deref())?;
-    check_empty_ns(&args.empty_ns)?;
+    check_common(&args.criu)?;
     bail!("checkpoint of container {id}: {NOT_WIRED}")
 }
 
 pub fn restore(runtime: &Runtime, args: Restore) -> Result<()> {
     let id = args.container_id.as_str();
     runtime.container_dir(id)?;
-    check_image_paths(args.image_path.as_deref(), None)?;
-    check_manage_cgroups_mode(args.manage_cgroups_mode.as_deref())?;
-    check_empty_ns(&args.empty_ns)?;
+    check_image_paths(args.criu.image_path.as_deref(), None)?;
+    check_common(&args.criu)?;
     bail!("restore of container {id}: {NOT_WIRED}")
+}
+
+/// What runc checks of the shared options, after the image paths.
+fn check_common(criu: &Criu) -> Result<()> {
+    check_manage_cgroups_mode(criu.manage_cgroups_mode.as_deref())?;
+    check_empty_ns(&criu.empty_ns)
 }
 
 /// runc's `prepareImagePaths`: the parent image is named relative to the
