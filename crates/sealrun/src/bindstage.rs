@@ -310,6 +310,21 @@ impl Plan {
         crate::hooks::wrap_in_task_context(config, &self.holder.task());
     }
 
+    /// `err` with each staging path named by the source it stands for:
+    /// libcontainer's errors name the path it mounted from, which the user
+    /// never wrote.
+    pub fn name_sources(&self, err: anyhow::Error) -> anyhow::Error {
+        let mut text = format!("{err:#}");
+        if !text.contains(STAGE_DIR) {
+            return err;
+        }
+        // Highest first: `<dir>/1` is a prefix of `<dir>/10`.
+        for (n, bind) in self.binds.iter().enumerate().rev() {
+            text = text.replace(&format!("{STAGE_DIR}/{n}"), &bind.source.to_string_lossy());
+        }
+        anyhow::Error::msg(text)
+    }
+
     /// Moves sealrun's main thread into a mount namespace of its own with
     /// the sources staged (see the module docs); [`Stage::leave`] brings it
     /// back. Call right before libcontainer builds the container.

@@ -71,6 +71,15 @@ impl PreparedBundle {
             .transpose()
     }
 
+    /// `err` naming bind sources as the user gave them, not their staging
+    /// paths (see `bindstage`).
+    pub fn name_sources(&self, err: anyhow::Error) -> anyhow::Error {
+        match &self.binds {
+            Some(binds) => binds.name_sources(err),
+            None => err,
+        }
+    }
+
     /// The corrected config (what the copy's config.json holds).
     pub fn spec(&self) -> &Spec {
         &self.spec

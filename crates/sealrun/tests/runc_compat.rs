@@ -813,3 +813,43 @@ fn userns_binds_from_sources_only_the_host_root_reaches() {
     env.sealrun(&["delete", "-f", &id]).assert_ok();
     env.assert_nothing_left(&id);
 }
+
+/// When a staged bind fails in libcontainer (here: the container's root
+/// cannot make the mount point in a rootfs the host's root owns), the
+/// error names the source as given, not its staging path, and nothing is
+/// left: no state, no mount, nothing staged on the host.
+#[test]
+fn userns_bind_errors_name_the_source_as_given() {
+    let Some(env) = common::env("userns_bind_errors_name_the_source_as_given") else {
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path, m| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(env.dir.path(), 0o711);
+    let closed = env.dir.path().join("closed");
+    std::fs::create_dir_all(closed.join("dir")).unwrap();
+    mode(&closed, 0o700);
+    let id = env.id("c");
+    let bundle = env.bundle("b", &["true"]);
+    mode(&bundle, 0o755);
+    env.edit_config(&bundle, |config| {
+        let linux = &mut config["linux"];
+        linux["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        linux["uidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
+        linux["gidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
+        config["mounts"].as_array_mut().unwrap().push(
+            json!({"source": closed.join("dir"), "destination": "/no/such/dir", "options": ["bind"]}),
+        );
+    });
+    let out = env.sealrun(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    out.assert_one_line_error(&format!("(source {})", closed.join("dir").display()));
+    assert!(!out.stderr.contains("sealrun-stage"), "{out:#?}");
+    env.assert_nothing_left(&id);
+    let staged: Vec<_> = std::fs::read_dir("/run/sealrun-stage").unwrap().collect();
+    assert!(staged.is_empty(), "{staged:?} left on the host");
+}

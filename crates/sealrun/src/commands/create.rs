@@ -165,7 +165,12 @@ pub fn build_init_container(
                 .process()
                 .as_ref()
                 .map(|p| p.cwd().to_string_lossy().into_owned());
-            Err(crate::init_errors::with_cause(err, cwd.as_deref())).with_context(|| {
+            let err = crate::init_errors::with_cause(err, cwd.as_deref());
+            let err = match &prepared {
+                Some(p) => p.name_sources(err),
+                None => err,
+            };
+            Err(err).with_context(|| {
                 format!(
                     "failed to create container {id} from bundle {}",
                     bundle.display()
