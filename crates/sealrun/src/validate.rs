@@ -39,61 +39,7 @@ pub fn check(spec: &Spec, bundle: &Path) -> Result<()> {
     if let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         crate::exec_seccomp::check_profile(profile)?;
     }
-    bind_mount_types(spec, bundle)?;
-    proc_and_sys_targets(spec, bundle)
-}
-
-/// procfs and sysfs are mounted only onto an ordinary directory of the
-/// rootfs, never through a symlink (runc's rule, against mounting them
-/// somewhere a symlink swap chose). libcontainer 0.7.0 follows a symlink
-/// `/proc` inside the rootfs and mounts procfs wherever it points. Only
-/// the last component is looked at: the ones before it are resolved in the
-/// rootfs (RESOLVE_IN_ROOT), as libcontainer resolves them.
-fn proc_and_sys_targets(spec: &Spec, bundle: &Path) -> Result<()> {
-    use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
-    let Some(root) = spec.root().as_ref() else {
-        return Ok(());
-    };
-    let rootfs = bundle.join(root.path());
-    let Ok(rootfs_fd) = rustix::fs::open(
-        &rootfs,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return Ok(());
-    };
-    for mount in spec.mounts().as_deref().unwrap_or_default() {
-        let Some(typ) = mount
-            .typ()
-            .as_deref()
-            .filter(|t| matches!(*t, "proc" | "sysfs"))
-        else {
-            continue;
-        };
-        let dest = mount.destination();
-        let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
-            continue;
-        };
-        let Ok(parent_fd) = rustix::fs::openat2(
-            &rootfs_fd,
-            parent,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) else {
-            continue;
-        };
-        let Ok(stat) = rustix::fs::statat(&parent_fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
-            continue;
-        };
-        if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
-            bail!(
-                "error mounting {typ} to rootfs at {}: filesystem {typ:?} must be mounted on ordinary directory",
-                dest.display()
-            );
-        }
-    }
-    Ok(())
+    bind_mount_types(spec, bundle)
 }
 
 /// Refuses sysctls that are not in a namespace the container has of its
@@ -249,49 +195,6 @@ fn same_namespace(path: &Path, typ: LinuxNamespaceType) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn proc_and_sysfs_only_onto_ordinary_directories() {
-        let bundle = tempfile::tempdir().unwrap();
-        let rootfs = bundle.path().join("rootfs");
-        std::fs::create_dir_all(rootfs.join("sys")).unwrap();
-        std::fs::create_dir_all(rootfs.join("dev")).unwrap();
-        std::os::unix::fs::symlink("/symlink", rootfs.join("proc")).unwrap();
-        std::fs::write(rootfs.join("dev/kmsg"), b"").unwrap();
-        let spec = |mounts: serde_json::Value| -> Spec {
-            serde_json::from_value(json!({
-                "ociVersion": "1.0.2", "root": {"path": "rootfs"}, "mounts": mounts
-            }))
-            .unwrap()
-        };
-        let err = proc_and_sys_targets(
-            &spec(json!([{"destination": "/proc", "type": "proc", "source": "proc"}])),
-            bundle.path(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "error mounting proc to rootfs at /proc: filesystem \"proc\" must be mounted on ordinary directory"
-        );
-        let err = proc_and_sys_targets(
-            &spec(json!([{"destination": "/dev/kmsg", "type": "sysfs", "source": "sysfs"}])),
-            bundle.path(),
-        )
-        .unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("filesystem \"sysfs\" must be mounted on ordinary directory"));
-        // A directory, a destination not there yet, other types: fine.
-        proc_and_sys_targets(
-            &spec(json!([
-                {"destination": "/sys", "type": "sysfs", "source": "sysfs"},
-                {"destination": "/new/proc", "type": "proc", "source": "proc"},
-                {"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}
-            ])),
-            bundle.path(),
-        )
-        .unwrap();
-    }
 
     fn spec(sysctl: serde_json::Value, namespaces: &[&str]) -> Spec {
         let ns: Vec<_> = namespaces.iter().map(|t| json!({"type": t})).collect();
