@@ -715,34 +715,16 @@ fn userns_binds_from_sources_only_the_host_root_reaches() {
     let Some(env) = common::env("userns_binds_from_sources_only_the_host_root_reaches") else {
         return;
     };
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &std::path::Path, m| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
-    };
-    // The rootfs must be reachable by the container's root; the sources not.
-    mode(env.dir.path(), 0o711);
-    let closed = env.dir.path().join("closed");
-    std::fs::create_dir_all(closed.join("dir")).unwrap();
-    std::fs::write(closed.join("dir/foo"), "from a dir\n").unwrap();
-    std::fs::write(closed.join("file"), "from a file\n").unwrap();
-    mode(&closed, 0o700);
+    let closed = closed_sources(&env);
     let hook_saw = env.dir.path().join("hook-saw");
     let id = env.id("c");
-    let bundle = env.bundle("b", &["sleep", "1000"]);
-    mode(&bundle, 0o755);
+    let bundle = userns_bundle(&env, &["sleep", "1000"]);
     // The container's root cannot make them in a rootfs the host's root owns
     // (runc's test makes them too).
     std::fs::create_dir_all(bundle.join("rootfs/mnt/a")).unwrap();
     std::fs::write(bundle.join("rootfs/mnt/f"), "").unwrap();
     std::fs::create_dir_all(bundle.join("rootfs/hostrun")).unwrap();
     env.edit_config(&bundle, |config| {
-        let linux = &mut config["linux"];
-        linux["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        linux["uidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
-        linux["gidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
         let mounts = config["mounts"].as_array_mut().unwrap();
         mounts.push(json!({"source": closed.join("dir"), "destination": "/mnt/a", "options": ["bind"]}));
         mounts.push(json!({"source": closed.join("file"), "destination": "/mnt/f", "options": ["rbind", "ro"]}));
@@ -823,25 +805,10 @@ fn userns_bind_errors_name_the_source_as_given() {
     let Some(env) = common::env("userns_bind_errors_name_the_source_as_given") else {
         return;
     };
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &std::path::Path, m| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
-    };
-    mode(env.dir.path(), 0o711);
-    let closed = env.dir.path().join("closed");
-    std::fs::create_dir_all(closed.join("dir")).unwrap();
-    mode(&closed, 0o700);
+    let closed = closed_sources(&env);
     let id = env.id("c");
-    let bundle = env.bundle("b", &["true"]);
-    mode(&bundle, 0o755);
+    let bundle = userns_bundle(&env, &["true"]);
     env.edit_config(&bundle, |config| {
-        let linux = &mut config["linux"];
-        linux["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        linux["uidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
-        linux["gidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
         config["mounts"].as_array_mut().unwrap().push(
             json!({"source": closed.join("dir"), "destination": "/no/such/dir", "options": ["bind"]}),
         );
@@ -852,4 +819,39 @@ fn userns_bind_errors_name_the_source_as_given() {
     env.assert_nothing_left(&id);
     let staged: Vec<_> = std::fs::read_dir("/run/sealrun-stage").unwrap().collect();
     assert!(staged.is_empty(), "{staged:?} left on the host");
+}
+
+/// In a test directory the container's root may search (so it reaches the
+/// rootfs), `closed/` (0700, the host's root's) holding `dir/foo` and
+/// `file`, which it cannot reach.
+fn closed_sources(env: &common::TestEnv) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path, m| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(env.dir.path(), 0o711);
+    let closed = env.dir.path().join("closed");
+    std::fs::create_dir_all(closed.join("dir")).unwrap();
+    std::fs::write(closed.join("dir/foo"), "from a dir\n").unwrap();
+    std::fs::write(closed.join("file"), "from a file\n").unwrap();
+    mode(&closed, 0o700);
+    closed
+}
+
+/// A busybox bundle running `args` in a user namespace whose root is host
+/// uid and gid 100000 (runc's userns.bats mapping).
+fn userns_bundle(env: &common::TestEnv, args: &[&str]) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bundle = env.bundle("b", args);
+    std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.edit_config(&bundle, |config| {
+        let linux = &mut config["linux"];
+        linux["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        linux["uidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
+        linux["gidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
+    });
+    bundle
 }
