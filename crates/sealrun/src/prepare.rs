@@ -23,6 +23,10 @@
 //!   libcontainer's load fails without it);
 //! - `process.noNewPrivileges: false` is left out (the same meaning), so
 //!   that libcontainer loads seccomp before it drops capabilities.
+//! - bind sources a user-namespace container's root cannot reach point at
+//!   their staging paths, and the hooks sealrun's process runs are wrapped
+//!   to run in the host's mount namespace (see `bindstage`); the config
+//!   later readers see keeps the sources as given.
 //!
 //! The copy is edited as JSON, so fields oci-spec does not know survive.
 
