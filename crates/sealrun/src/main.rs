@@ -101,6 +101,13 @@ fn run(mut cli: Cli, early: Option<seal::Early>) -> Result<u8> {
     commands::exec::forget_stash_env();
     if cli.command.starts_container_process() {
         init_errors::arm()?;
+        // Container processes get exactly the spec's additionalGids, as
+        // with runc. libcontainer 0.7.0 (`set_supplementary_gids`) calls
+        // setgroups only for a non-empty list, so without one the init and
+        // every exec'd process kept sealrun's caller's groups (a uid-1000
+        // process in group root, disk, ...). Dropped here, before anything
+        // forks, so all of them start with none.
+        sys::drop_supplementary_groups().context("failed to leave the supplementary groups")?;
     }
     tracing::debug!(args = ?std::env::args_os().collect::<Vec<_>>(), seal = %cli.seal, "sealrun started");
 

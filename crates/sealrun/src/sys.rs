@@ -605,6 +605,25 @@ pub fn errno_in_child_after(load: impl FnOnce() -> Result<(), String>, nr: libc:
     }
 }
 
+/// Leaves every supplementary group (`setgroups(0, NULL)`; glibc applies
+/// it to every thread). Without CAP_SETGID (a rootless caller) there is
+/// nothing to drop that a container could not be given anyway, as runc
+/// skips it there too: EPERM is not an error.
+pub fn drop_supplementary_groups() -> io::Result<()> {
+    // SAFETY: a zero-length list; the pointer is not read.
+    if unsafe { libc::setgroups(0, std::ptr::null()) } == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EPERM) {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        err.kind(),
+        format!("setgroups(0, []): {err}"),
+    ))
+}
+
 /// The signals the calling thread ignores, as a mask (bit `n - 1` for
 /// signal `n`), from `SigIgn` of /proc/thread-self/status: five syscalls
 /// where asking rt_sigaction(2) for each signal takes 62. Without procfs,

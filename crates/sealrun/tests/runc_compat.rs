@@ -855,3 +855,63 @@ fn userns_bundle(env: &common::TestEnv, args: &[&str]) -> std::path::PathBuf {
     });
     bundle
 }
+
+/// Container processes are in exactly the spec's additionalGids, as with
+/// runc: none of the groups of whoever ran sealrun (here root, disk and
+/// sudo), in the init and in exec'd processes, with and without a list.
+#[test]
+fn container_processes_get_only_the_specs_supplementary_groups() {
+    let Some(env) = common::env("container_processes_get_only_the_specs_supplementary_groups")
+    else {
+        return;
+    };
+    let groups_of = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--groups", "0,6,27", "--"])
+            .arg(&env.bin)
+            .arg("--root")
+            .arg(&env.root)
+            .arg("--log")
+            .arg(&env.log)
+            .args(["--seal", "none"])
+            .args(args);
+        let out = env.output(cmd);
+        out.assert_ok();
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Groups:"))
+            .map(|g| g.trim().to_owned())
+            .unwrap_or_else(|| panic!("{out:#?}"))
+    };
+    let show = ["grep", "Groups", "/proc/self/status"];
+    for (additional, expected) in [(None, ""), (Some(json!([100, 200])), "100 200")] {
+        let id = env.id(if additional.is_some() {
+            "with"
+        } else {
+            "without"
+        });
+        let bundle = env.bundle(&id, &show);
+        env.edit_config(&bundle, |config| {
+            config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+            if let Some(gids) = &additional {
+                config["process"]["user"]["additionalGids"] = gids.clone();
+            }
+        });
+        let b = bundle.to_str().unwrap();
+        assert_eq!(groups_of(&["run", "--bundle", b, &id]), expected, "init");
+        env.sealrun(&["delete", "-f", &id]).assert_ok();
+        env.edit_config(&bundle, |config| {
+            config["process"]["args"] = json!(["sleep", "1000"]);
+        });
+        env.sealrun(&["run", "-d", "--bundle", b, &id]).assert_ok();
+        let mut exec = vec!["exec", "--user", "1000:1000"];
+        if additional.is_some() {
+            exec.extend(["--additional-gids", "100", "--additional-gids", "200"]);
+        }
+        exec.push(&id);
+        exec.extend(show);
+        assert_eq!(groups_of(&exec), expected, "exec");
+        env.sealrun(&["delete", "-f", &id]).assert_ok();
+        env.assert_nothing_left(&id);
+    }
+}
