@@ -55,7 +55,8 @@
 //! (without it the staging mounts would stay below the container's root),
 //! sources that exist (else libcontainer's error names them as before) and
 //! that the container's root is not sure to reach (every directory the
-//! lookup searches, symlinks followed as the kernel follows them).
+//! lookup searches, symlinks followed as the kernel follows them; a
+//! directory with a POSIX ACL counts as unsure, and is staged).
 
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
@@ -198,15 +199,21 @@ fn searched_dirs(path: &Path) -> Option<Vec<PathBuf>> {
 }
 
 /// Whether the container's root surely reaches `source`: it may search
-/// every directory a lookup of it searches. Unsure (a walk that cannot
-/// finish) counts as not: staging a mount it could have reached costs
-/// nothing. Not seen: POSIX ACLs, whose named entries may deny what the
-/// mode allows.
+/// every directory a lookup of it searches. Unsure counts as not (a walk
+/// that cannot finish, a directory with a POSIX ACL, whose named entries
+/// may deny what the mode allows): staging a mount it could have reached
+/// costs nothing.
 fn reachable(source: &Path, uid: u32, gid: u32) -> bool {
     searched_dirs(source).is_some_and(|dirs| {
-        dirs.iter()
-            .all(|dir| std::fs::metadata(dir).is_ok_and(|m| surely_searchable(&m, uid, gid)))
+        dirs.iter().all(|dir| {
+            std::fs::metadata(dir).is_ok_and(|m| surely_searchable(&m, uid, gid)) && !has_acl(dir)
+        })
     })
+}
+
+/// Whether `dir` carries an access ACL (`system.posix_acl_access`).
+fn has_acl(dir: &Path) -> bool {
+    rustix::fs::getxattr_query(dir, "system.posix_acl_access").is_ok_and(|len| len > 0)
 }
 
 /// libcontainer's `is_bind`: type `bind`, or a `bind`/`rbind` option.
@@ -631,6 +638,48 @@ mod tests {
         assert!(searched_dirs(&d.join("a/b/x/y")).is_none());
         std::os::unix::fs::symlink("loop", d.join("loop")).unwrap();
         assert!(searched_dirs(&d.join("loop/x")).is_none());
+    }
+
+    /// A directory whose mode lets everyone search it, but whose ACL names
+    /// the container's root (host uid 100000) with no permission: staged.
+    #[test]
+    fn an_acl_makes_a_directory_unsure() {
+        let dir = tempfile::tempdir().unwrap();
+        mode(dir.path(), 0o755);
+        let acl_dir = dir.path().join("acl");
+        std::fs::create_dir_all(acl_dir.join("dir")).unwrap();
+        // struct posix_acl_xattr_header (version 2), then entries of
+        // (tag u16, perm u16, id u32): USER_OBJ rwx, USER 100000 ---,
+        // GROUP_OBJ r-x, MASK r-x, OTHER r-x.
+        let mut acl = 2u32.to_le_bytes().to_vec();
+        for (tag, perm, id) in [
+            (0x01u16, 7u16, u32::MAX),
+            (0x02, 0, 100000),
+            (0x04, 5, u32::MAX),
+            (0x10, 5, u32::MAX),
+            (0x20, 5, u32::MAX),
+        ] {
+            acl.extend(tag.to_le_bytes());
+            acl.extend(perm.to_le_bytes());
+            acl.extend(id.to_le_bytes());
+        }
+        let set = rustix::fs::setxattr(
+            &acl_dir,
+            "system.posix_acl_access",
+            &acl,
+            rustix::fs::XattrFlags::empty(),
+        );
+        if let Err(e) = set {
+            eprintln!(
+                "SKIPPED an_acl_makes_a_directory_unsure: no ACLs on {}: {e}",
+                dir.path().display()
+            );
+            return;
+        }
+        assert!(has_acl(&acl_dir));
+        assert!(!has_acl(dir.path()));
+        assert!(!reachable(&acl_dir.join("dir"), 100000, 100000));
+        assert!(reachable(&dir.path().join("acl"), 100000, 100000));
     }
 
     #[test]
