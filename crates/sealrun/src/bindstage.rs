@@ -339,12 +339,12 @@ impl Plan {
         ensure_stage_dir()?;
         // Before the unshare: whatever fails from here on, the drop takes
         // the thread back (harmless where it never left).
-        let mut stage = Stage {
+        let stage = Stage {
             plan: self,
             left: false,
         };
         sys::own_mount_namespace().context("failed to stage bind mounts")?;
-        stage.mount(&self.binds)?;
+        stage.mount()?;
         Ok(stage)
     }
 }
@@ -371,7 +371,7 @@ pub struct Stage<'a> {
 }
 
 impl Stage<'_> {
-    fn mount(&mut self, binds: &[Bind]) -> Result<()> {
+    fn mount(&self) -> Result<()> {
         let what = "failed to stage bind mounts";
         let tmpfs = sys::new_tmpfs("711").context(what)?;
         let parent = sys::open_dir_path(Path::new(STAGE_PARENT)).context(what)?;
@@ -383,7 +383,7 @@ impl Stage<'_> {
         )
         .context(what)?;
         let dir = sys::open_dir_path(Path::new(STAGE_DIR)).context(what)?;
-        for (n, bind) in binds.iter().enumerate() {
+        for (n, bind) in self.plan.binds.iter().enumerate() {
             let name = n.to_string();
             let at = Path::new(STAGE_DIR).join(&name);
             sys::make_mountpoint(dir.as_fd(), &name, bind.dir, &at).context(what)?;

@@ -94,11 +94,11 @@ pub enum Command {
     SealProbe(SealProbe),
     /// Internal: run a createContainer hook in the container's rootfs
     #[command(name = "createcontainer-hook", hide = true)]
-    CreateContainerHook(crate::hooks::HookInRootfs),
+    CreateContainerHook(crate::hooks::WrappedHook),
     /// Internal: run a prestart/createRuntime hook in the host's mount
     /// namespace (see `bindstage`)
     #[command(name = "hostns-hook", hide = true)]
-    HostNsHook(crate::hooks::HookInTaskContext),
+    HostNsHook(crate::hooks::WrappedHook),
 }
 
 impl Command {

@@ -80,45 +80,36 @@ fn wrap_kinds(config: &mut Value, kinds: &[&str], subcommand: &str, place: &Path
     any
 }
 
-/// The hidden subcommand's arguments: the directory, the hook's path, then
-/// its argv (argv[0] first).
+/// A wrapped hook's arguments (both hidden subcommands): where to run it
+/// (`createcontainer-hook`: the rootfs; `hostns-hook`: the thread whose
+/// mount namespace, root and cwd to take, `/proc/<pid>/task/<tid>`), the
+/// hook's path, then its argv (argv[0] first).
 #[derive(clap::Args, Debug)]
-pub struct HookInRootfs {
-    pub rootfs: PathBuf,
+pub struct WrappedHook {
+    pub place: PathBuf,
     pub path: PathBuf,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub argv: Vec<OsString>,
 }
 
 /// Execs the hook in its directory; returns only on failure.
-pub fn run(args: HookInRootfs) -> Result<u8> {
+pub fn run(args: WrappedHook) -> Result<u8> {
     let err = command(&args.path, &args.argv)
-        .current_dir(&args.rootfs)
+        .current_dir(&args.place)
         .exec();
     Err(err).with_context(|| {
         format!(
             "failed to run createContainer hook {} in {}",
             args.path.display(),
-            args.rootfs.display()
+            args.place.display()
         )
     })
 }
 
-/// The hidden subcommand's arguments: the thread whose mount namespace,
-/// root and cwd to take (`/proc/<pid>/task/<tid>`), the hook's path, then
-/// its argv (argv[0] first).
-#[derive(clap::Args, Debug)]
-pub struct HookInTaskContext {
-    pub task: PathBuf,
-    pub path: PathBuf,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub argv: Vec<OsString>,
-}
-
 /// Takes the thread's mount namespace, root and cwd, and execs the hook
 /// there; returns only on failure.
-pub fn run_in_task_context(args: HookInTaskContext) -> Result<u8> {
-    crate::bindstage::enter_task_context(&args.task)
+pub fn run_in_task_context(args: WrappedHook) -> Result<u8> {
+    crate::bindstage::enter_task_context(&args.place)
         .with_context(|| format!("cannot run hook {}", args.path.display()))?;
     let err = command(&args.path, &args.argv).exec();
     Err(err).with_context(|| format!("failed to run hook {}", args.path.display()))

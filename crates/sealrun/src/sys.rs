@@ -223,8 +223,12 @@ impl MountAttrs {
 /// `mount_setattr`: not recursive, detached mounts too), with exeseal's
 /// error (call, flags, `what`, errno) as an io::Error.
 pub fn set_mount_attrs(fd: BorrowedFd<'_>, attrs: MountAttrs, what: &str) -> io::Result<()> {
-    exeseal::sys::mount_setattr(fd, attrs.set, attrs.clear, what)
-        .map_err(|e| io::Error::new(io::Error::from(e.errno).kind(), e.to_string()))
+    exeseal::sys::mount_setattr(fd, attrs.set, attrs.clear, what).map_err(from_exeseal)
+}
+
+/// exeseal's error (call, arguments, errno) as an io::Error of its kind.
+fn from_exeseal(e: exeseal::sys::SysError) -> io::Error {
+    io::Error::new(io::Error::from(e.errno).kind(), e.to_string())
 }
 
 /// Sets `set` on the mount `fd` is the root of, and on every mount below
@@ -236,7 +240,7 @@ pub fn restrict_mount_tree(
     what: &str,
 ) -> io::Result<()> {
     exeseal::sys::mount_setattr_tree(fd, set, MountAttrFlags::empty(), recursive, what)
-        .map_err(|e| io::Error::new(io::Error::from(e.errno).kind(), e.to_string()))
+        .map_err(from_exeseal)
 }
 
 /// `open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)`.
@@ -639,32 +643,50 @@ pub fn ignored_signals() -> u64 {
                 .to_owned();
             u64::from_str_radix(&hex, 16).ok()
         });
-    from_proc.unwrap_or_else(|| {
-        (1..=64)
-            .filter(|&sig| disposition(sig) == Some(libc::SIG_IGN))
-            .fold(0, |mask, sig| mask | 1 << (sig - 1))
-    })
+    from_proc.unwrap_or_else(ignored_signals_asked)
 }
 
-/// The kernel's struct sigaction begins with the handler on every
-/// architecture; 4 words cover its size (handler, flags, restorer, mask).
-const SIGACTION_WORDS: usize = 4;
+/// [`ignored_signals`], asking rt_sigaction(2) about each signal.
+fn ignored_signals_asked() -> u64 {
+    (1..=64)
+        .filter(|&sig| rt_sigaction(sig, None).ok() == Some(libc::SIG_IGN))
+        .fold(0, |mask, sig| mask | 1 << (sig - 1))
+}
 
-/// The handler of signal `sig` (raw rt_sigaction(2)), `None` if refused.
-fn disposition(sig: i32) -> Option<usize> {
-    let mut old = [0usize; SIGACTION_WORDS];
-    // SAFETY: reads the disposition into `old`, which is large enough for
-    // the kernel's struct; no new action is installed.
+/// Raw rt_sigaction(2): installs `handler` for signal `sig` (no flags,
+/// empty mask) when given, and returns the handler it had. glibc's wrapper
+/// refuses its own two signals (32 and 33, which it uses internally) with
+/// EINVAL, and those may be ignored too.
+fn rt_sigaction(sig: i32, handler: Option<usize>) -> io::Result<usize> {
+    // The kernel's struct sigaction begins with the handler on every
+    // architecture; 4 words cover its size (handler, flags, restorer, mask).
+    let new = handler.map(|h| [h, 0, 0, 0]);
+    let mut old = [0usize; 4];
+    // SAFETY: `new` (when given) and `old` are large enough for the
+    // kernel's struct and live for the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_rt_sigaction,
             sig,
-            std::ptr::null::<usize>(),
+            new.as_ref().map_or(std::ptr::null(), |n| n.as_ptr()),
             old.as_mut_ptr(),
             std::mem::size_of::<u64>(),
         )
     };
-    (rc == 0).then_some(old[0])
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        let action = match handler {
+            None => "NULL",
+            Some(libc::SIG_DFL) => "SIG_DFL",
+            Some(libc::SIG_IGN) => "SIG_IGN",
+            Some(_) => "a handler",
+        };
+        return Err(io::Error::new(
+            err.kind(),
+            format!("rt_sigaction({sig}, {action}): {err}"),
+        ));
+    }
+    Ok(old[0])
 }
 
 /// Gives the signals in `ignored` (a mask from [`ignored_signals`]) their
@@ -676,33 +698,12 @@ fn disposition(sig: i32) -> Option<usize> {
 /// SIGPIPE). The mask is taken in sealrun's main process, whose
 /// dispositions the init and exec'd processes inherit, so the container's
 /// own /proc is never asked.
-///
-/// Raw rt_sigaction(2): glibc refuses its own two signals (32 and 33,
-/// which it uses internally) with EINVAL, and those may be ignored too.
 pub fn default_signals(ignored: u64) -> io::Result<()> {
     for sig in 1..=64 {
         if ignored & (1 << (sig - 1)) == 0 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        let default = [0usize; SIGACTION_WORDS];
-        // SAFETY: installs SIG_DFL (an all-zero struct: handler SIG_DFL, no
-        // flags, empty mask); `default` lives for the call.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                default.as_ptr(),
-                std::ptr::null_mut::<usize>(),
-                std::mem::size_of::<u64>(),
-            )
-        };
-        if rc != 0 {
-            let err = io::Error::last_os_error();
-            return Err(io::Error::new(
-                err.kind(),
-                format!("rt_sigaction({sig}, SIG_DFL): {err}"),
-            ));
-        }
+        rt_sigaction(sig, Some(libc::SIG_DFL))?;
     }
     Ok(())
 }
@@ -717,29 +718,14 @@ mod tests {
     #[test]
     fn ignored_signals_are_read_and_reset() {
         const SIG: i32 = 40;
-        let ignore = [libc::SIG_IGN, 0, 0, 0];
-        // SAFETY: installs SIG_IGN for a signal no code of this test binary
-        // handles; `ignore` lives for the call.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                SIG,
-                ignore.as_ptr(),
-                std::ptr::null_mut::<usize>(),
-                std::mem::size_of::<u64>(),
-            )
-        };
-        assert_eq!(rc, 0);
+        rt_sigaction(SIG, Some(libc::SIG_IGN)).unwrap();
         let mask = ignored_signals();
         assert_ne!(mask & 1 << (SIG - 1), 0, "{mask:#x}");
         // Rust's runtime ignores SIGPIPE.
         assert_ne!(mask & 1 << (libc::SIGPIPE - 1), 0, "{mask:#x}");
-        let asked = (1..=64)
-            .filter(|&sig| disposition(sig) == Some(libc::SIG_IGN))
-            .fold(0u64, |m, sig| m | 1 << (sig - 1));
-        assert_eq!(mask, asked);
+        assert_eq!(mask, ignored_signals_asked());
         default_signals(1 << (SIG - 1)).unwrap();
-        assert_eq!(disposition(SIG), Some(libc::SIG_DFL));
-        assert_eq!(disposition(libc::SIGPIPE), Some(libc::SIG_IGN));
+        assert_eq!(rt_sigaction(SIG, None).unwrap(), libc::SIG_DFL);
+        assert_eq!(rt_sigaction(libc::SIGPIPE, None).unwrap(), libc::SIG_IGN);
     }
 }
