@@ -167,7 +167,7 @@ impl SealExecutor {
     }
 
     /// What a container process does last before its exec: every one, no
-    /// signal left ignored; the init, its startContainer hooks; an exec'd
+    /// signal left ignored and a /dev/null stdio writable; the init, its startContainer hooks; an exec'd
     /// process, in runc's order, its sub-cgroups (runc places the process
     /// before it runs at all), its terminal to its user, the lent
     /// capabilities out of the bounding set, the seccomp profile and its
@@ -175,6 +175,7 @@ impl SealExecutor {
     /// lent capabilities out of the other sets.
     fn before_exec(&self) -> Result<(), ExecutorError> {
         sys::default_signals(self.ignored_signals)
+            .and_then(|()| sys::reopen_dev_null_rdwr())
             .map_err(|e| ExecutorError::Other(e.to_string()))?;
         if let Some(hooks) = &self.start_hooks {
             hooks.run().map_err(ExecutorError::Other)?;

@@ -609,6 +609,60 @@ pub fn errno_in_child_after(load: impl FnOnce() -> Result<(), String>, nr: libc:
     }
 }
 
+/// Makes stdin, stdout and stderr that are /dev/null writable again.
+/// libcontainer 0.7.0 (`reopen_dev_null`) points every standard fd that was
+/// the host's /dev/null at the container's, opened read-only, so the
+/// container's first write to stdout or stderr failed with EBADF
+/// (`sealrun run ... >/dev/null`); runc opens it read-write. Runs in the
+/// container process, after libcontainer's reopen: the container's
+/// /dev/null, checked to be the null device (1:3) like libcontainer checks.
+pub fn reopen_dev_null_rdwr() -> io::Result<()> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let null_rdev = rustix::fs::makedev(1, 3);
+    let mut null: Option<OwnedFd> = None;
+    for fd in 0..3 {
+        // SAFETY: fds 0-2 stay open for the process's life; only borrowed.
+        let std_fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let (Ok(stat), Ok(flags)) = (rustix::fs::fstat(std_fd), rustix::fs::fcntl_getfl(std_fd))
+        else {
+            continue;
+        };
+        let read_only = (flags & OFlags::RWMODE) == OFlags::RDONLY;
+        if !read_only
+            || FileType::from_raw_mode(stat.st_mode) != FileType::CharacterDevice
+            || stat.st_rdev != null_rdev
+        {
+            continue;
+        }
+        if null.is_none() {
+            let opened =
+                rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(|e| op_err("open(/dev/null, O_RDWR)".into(), e))?;
+            let stat =
+                rustix::fs::fstat(&opened).map_err(|e| op_err("fstat(/dev/null)".into(), e))?;
+            if FileType::from_raw_mode(stat.st_mode) != FileType::CharacterDevice
+                || stat.st_rdev != null_rdev
+            {
+                return Err(io::Error::other(
+                    "/dev/null in the container is not the null device",
+                ));
+            }
+            null = Some(opened);
+        }
+        if let Some(null) = &null {
+            // SAFETY: dup2 onto a standard fd this process owns.
+            if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+                let err = io::Error::last_os_error();
+                return Err(io::Error::new(
+                    err.kind(),
+                    format!("dup2(/dev/null, {fd}): {err}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Leaves every supplementary group (`setgroups(0, NULL)`; glibc applies
 /// it to every thread). Without CAP_SETGID (a rootless caller) there is
 /// nothing to drop that a container could not be given anyway, as runc

@@ -915,3 +915,27 @@ fn container_processes_get_only_the_specs_supplementary_groups() {
         env.assert_nothing_left(&id);
     }
 }
+
+/// Standard fds that are /dev/null stay writable in the container, as with
+/// runc: `sealrun run ... >/dev/null` must not make the container's writes
+/// fail (libcontainer reopened them read-only: EBADF, `make demo` failed).
+#[test]
+fn dev_null_stdio_stays_writable() {
+    let Some(env) = common::env("dev_null_stdio_stays_writable") else {
+        return;
+    };
+    let id = env.id("c");
+    let bundle = env.bundle("b", &["sh", "-c", "echo out && echo err >&2"]);
+    let mut cmd = env.command();
+    cmd.args(["run", "--bundle", bundle.to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let status = cmd.status().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the container's writes to /dev/null failed"
+    );
+    env.assert_nothing_left(&id);
+}
