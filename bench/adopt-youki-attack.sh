@@ -163,7 +163,8 @@ attack exeseal-overlayfs "youki + exeseal, EXESEAL_STRATEGIES=overlayfs" UNCHANG
 attack exeseal-memfd "youki + exeseal, EXESEAL_STRATEGIES=memfd" UNCHANGED \
   "$(victim exeseal exeseal-memfd)" EXESEAL_STRATEGIES=memfd
 
-# Already sealed by memfd-bind: one sealed memfd copy bind-mounted over the
+# Already sealed by memfd-bind: its one sealed copy (huge-page tmpfs where the
+# kernel offers it, else a memfd) bind-mounted over the
 # copy's path (this namespace only); youki + exeseal must find itself sealed.
 v=$(victim exeseal exeseal-memfd-bind)
 "$sbin/memfd-bind" --state-dir "$work/memfd-bind-state" "$v" 2>"$work/memfd-bind.log" &

@@ -42,9 +42,9 @@ if [ $peers = 1 ] && mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
 fi
 
 work=$(mktemp -d /tmp/sealrun-bench.XXXXXX)
-daemon=
+daemons=
 cleanup() {
-  [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
+  for d in $daemons; do kill "$d" 2>/dev/null && wait "$d" 2>/dev/null || true; done
   [ -x "$BIN_DIR"/sealmount ] && "$BIN_DIR"/sealmount --cleanup --lazy "$work/sealed" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -52,9 +52,10 @@ trap cleanup EXIT
 
 # Each runtime in a directory of its own (the overlay seals that directory),
 # state dirs never under a runtime binary's directory.
-mkdir -p "$work/bin" "$work/served" "$work/sealed" "$work/state"
+mkdir -p "$work/bin" "$work/served-auto" "$work/served-memfd" "$work/sealed" "$work/state"
 cp "$BIN_DIR"/sealrun "$work/bin/sealrun"
-cp "$BIN_DIR"/sealrun "$work/served/sealrun"
+cp "$BIN_DIR"/sealrun "$work/served-auto/sealrun"
+cp "$BIN_DIR"/sealrun "$work/served-memfd/sealrun"
 cp "$BIN_DIR"/sealrun "$work/sealed/sealrun"
 . bench/bundle.sh
 bench_bundle "$work/bundle" "$work/bin/sealrun" '["/bin/true"]'
@@ -66,10 +67,20 @@ for mode in none overlayfs hugetmpfs memfd tmpfile dmz hardened auto; do
   add "sealrun --seal $mode" "$sr --root $work/state/$mode --seal $mode run -b $work/bundle ctr"
 done
 if [ -x "$BIN_DIR"/memfd-bind ]; then
-  "$BIN_DIR"/memfd-bind "$work/served/sealrun" >"$work/memfd-bind.log" 2>&1 &
-  daemon=$!
-  for _ in $(seq 50); do grep -q memfd: /proc/self/mountinfo 2>/dev/null && break; sleep 0.1; done
-  add "sealrun under memfd-bind" "$work/served/sealrun --root $work/state/memfd-bind run -b $work/bundle ctr"
+  # Both copies memfd-bind serves, side by side: its default (a huge-page
+  # tmpfs copy where the kernel offers one) and runc's sealed memfd.
+  for copy in auto memfd; do
+    "$BIN_DIR"/memfd-bind --state-dir "$work/memfd-bind-$copy" --copy $copy "$work/served-$copy/sealrun" \
+      >"$work/memfd-bind-$copy.log" 2>&1 &
+    daemons="$daemons $!"
+    for _ in $(seq 100); do
+      "$BIN_DIR"/memfd-bind --state-dir "$work/memfd-bind-$copy" --status "$work/served-$copy/sealrun" >/dev/null 2>&1 && break
+      sleep 0.05
+    done
+    kind=$(sed -n 's/.*copy="\([a-z]*\)".*/\1/p' "$work/memfd-bind-$copy.log" | head -n1)
+    [ -n "$kind" ] || { echo "bench: memfd-bind --copy $copy did not serve:" >&2; cat "$work/memfd-bind-$copy.log" >&2; exit 1; }
+    add "sealrun under memfd-bind ($kind)" "$work/served-$copy/sealrun --root $work/state/memfd-bind-$copy run -b $work/bundle ctr"
+  done
 fi
 if [ -x "$BIN_DIR"/sealmount ]; then
   # Private namespace: the mount disappears with it.

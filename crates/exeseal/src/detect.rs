@@ -30,6 +30,10 @@ pub enum Protection {
     /// Exec'd from a sealed memfd someone else made (e.g. memfd-bind): one
     /// image shared by every caller.
     SharedMemfd,
+    /// Exec'd from an unlinked, immutable copy on a read-only tmpfs someone
+    /// else made (memfd-bind's huge-page copy): one image shared by every
+    /// caller, like [`Protection::SharedMemfd`] but in the tmpfs's pages.
+    SharedTmpfsCopy,
     /// Exec'd from a read-only, lower-only overlay mounted in our mount
     /// namespace (e.g. sealmount): shares page cache with the host binary.
     SealedOverlayMount,
@@ -60,6 +64,7 @@ impl Protection {
     pub fn name(&self) -> &'static str {
         match self {
             Protection::SharedMemfd => "already-sealed-memfd",
+            Protection::SharedTmpfsCopy => "already-sealed-tmpfs",
             Protection::SealedOverlayMount => "already-sealed-overlay",
             Protection::Reexeced { strategy, .. } => strategy.name(),
         }
@@ -207,11 +212,23 @@ pub(crate) fn protection_of(
     }
     match magic {
         TMPFS_MAGIC | HUGETLBFS_MAGIC if is_sealed(exe)? => Ok(Some(Protection::SharedMemfd)),
+        TMPFS_MAGIC if is_shared_tmpfs_copy(exe, &st)? => Ok(Some(Protection::SharedTmpfsCopy)),
         OVERLAYFS_SUPER_MAGIC if crate::mountinfo::is_sealed_overlay_mount(exe)? => {
             Ok(Some(Protection::SealedOverlayMount))
         }
         _ => Ok(None),
     }
+}
+
+/// A tmpfs file nobody can write, by the kernel's word on every path to it:
+/// no name (unlinked, so no other mount shows it), the immutable flag (which
+/// holds through any mount and against CAP_DAC_OVERRIDE; clearing it needs a
+/// writable mount), and a read-only mount. Without a token this is judged
+/// strictly: all three, not either of the last two as for our own copies,
+/// because we did not make it. Where tmpfs has no inode flags (before Linux
+/// 6.0) such a copy is not recognised and the caller seals itself.
+fn is_shared_tmpfs_copy(exe: BorrowedFd<'_>, st: &rustix::fs::Stat) -> Result<bool, SysError> {
+    Ok(st.st_nlink == 0 && st.st_mode & 0o222 == 0 && is_read_only(exe)? && is_immutable(exe)?)
 }
 
 /// Whether the file behind `fd` (O_PATH is fine) has the immutable flag.

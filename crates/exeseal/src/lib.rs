@@ -621,6 +621,25 @@ pub fn clone_binary(name: &str, source: Source<'_>) -> Result<OwnedFd, Failure> 
     copy::sealed_memfd(name, &source, None).map(|(fd, _)| fd)
 }
 
+/// An unlinked copy of `source` on a private tmpfs of its own, in huge pages
+/// where the kernel gives them (`huge=within_size`, else `always`), made
+/// read-only and immutable before this returns: the [`Strategy::Hugetmpfs`]
+/// copy, for a caller that serves it to others (memfd-bind). Returns an
+/// O_PATH handle and the bytes copied. The mount is detached and dissolves
+/// with its last handle, so nothing can clone it or make it writable. Fails
+/// (`Unsuitable`) where tmpfs offers no huge pages, and where it has no inode
+/// flags (before Linux 6.0): without the immutable flag a runtime started
+/// from the copy would not recognise it as protected ([`protection_of`]).
+pub fn clone_binary_hugetmpfs(source: Source<'_>) -> Result<(OwnedFd, u64), Failure> {
+    let (fd, copied) = copy::private_tmpfs(true, &source, None)?;
+    match detect::protection_of(fd.as_fd(), None)? {
+        Some(Protection::SharedTmpfsCopy) => Ok((fd, copied)),
+        _ => Err(Failure::Unsuitable(
+            "this kernel's tmpfs cannot mark the copy immutable (Linux 6.0+)".into(),
+        )),
+    }
+}
+
 /// How the binary of the current process is protected right now, if at all
 /// (without the re-exec token, only protections made by others count).
 pub fn self_protection() -> Result<Option<Protection>, SysError> {
@@ -792,6 +811,8 @@ mod tests {
             bytes_copied: 0
         }));
         assert!(Sealer::default().accepts(&Protection::SharedMemfd));
+        assert!(Sealer::default().accepts(&Protection::SharedTmpfsCopy));
         assert!(!Sealer::hardened().accepts(&Protection::SealedOverlayMount));
+        assert!(!Sealer::hardened().accepts(&Protection::SharedTmpfsCopy));
     }
 }

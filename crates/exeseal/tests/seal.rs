@@ -746,6 +746,70 @@ fn detects_sealed_memfd_but_not_unsealed_or_plain() {
     );
 }
 
+/// memfd-bind's huge-page copy (`clone_binary_hugetmpfs`): a binary exec'd
+/// from it is already sealed and copies nothing; the same bytes unlinked on
+/// a writable tmpfs are not protection, nor is the copy for hardened mode.
+#[test]
+fn detects_a_shared_tmpfs_copy_but_not_a_writable_one() {
+    require_root!();
+    let fx = Fixture::new();
+    let src = std::fs::File::open(&fx.bin).unwrap();
+    let copy = match exeseal::clone_binary_hugetmpfs(exeseal::Source::Fd(std::os::fd::AsFd::as_fd(
+        &src,
+    ))) {
+        Ok((fd, n)) => {
+            assert_eq!(n, fx.original.len() as u64);
+            fd
+        }
+        Err(e) => {
+            println!("SKIP: no huge-page tmpfs copy on this kernel: {e}");
+            return;
+        }
+    };
+    assert_eq!(
+        exeseal::protection_of(std::os::fd::AsFd::as_fd(&copy)).unwrap(),
+        Some(exeseal::Protection::SharedTmpfsCopy)
+    );
+    let out = exec_via_fd(&copy, &["ensure"]);
+    let r = json(&out.stdout);
+    assert_eq!(r["protection"], "already-sealed-tmpfs", "{r}");
+    assert_eq!(r["bytes_copied"], 0, "{r}");
+    // Nobody writes it, root included: read-only mount, immutable.
+    let e = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", copy.as_raw_fd()))
+        .expect_err("opened the shared copy for writing");
+    // (EPERM: the immutable flag is checked first; EROFS without it.)
+    assert!(
+        [rustix::io::Errno::PERM, rustix::io::Errno::ROFS]
+            .map(|e| Some(e.raw_os_error()))
+            .contains(&e.raw_os_error()),
+        "{e}"
+    );
+    // Hardened mode wants a copy of its own.
+    let out = exec_via_fd(&copy, &["ensure", "--hardened"]);
+    assert_eq!(json(&out.stdout)["protection"], "hugetmpfs");
+
+    // The same bytes, unlinked and mode 0500 but on the host's writable
+    // /dev/shm (and so without the immutable flag's guarantee): not sealed.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::TMPFILE.bits() as i32)
+        .mode(0o500)
+        .open("/dev/shm")
+        .unwrap();
+    (&f).write_all(&fx.original).unwrap();
+    let ro = std::fs::File::open(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
+    drop(f);
+    assert_eq!(
+        exeseal::protection_of(std::os::fd::AsFd::as_fd(&ro)).unwrap(),
+        None
+    );
+    let out = exec_via_fd(&ro, &["status"]);
+    assert_eq!(json(&out.stdout)["protection"], serde_json::Value::Null);
+}
+
 #[test]
 fn ensure_sealed_reexecs_exactly_once() {
     require_root!();

@@ -1,8 +1,9 @@
 //! memfd-bind: serve an executable from one sealed in-memory copy, bind-mounted
 //! over its path, for as long as this daemon runs (runc's memfd-bind in Rust).
 //!
-//! `memfd-bind PATH` copies PATH into a sealed memfd (exeseal), mounts it over
-//! PATH and stays alive holding it; SIGTERM/SIGINT unmount it again.
+//! `memfd-bind PATH` copies PATH into an unwritable in-memory copy (exeseal's
+//! huge-page tmpfs copy, or a sealed memfd: see `copy`), mounts it over PATH
+//! and stays alive holding it; SIGTERM/SIGINT unmount it again.
 //! `memfd-bind --cleanup PATH` removes the mounts a dead daemon left behind;
 //! `memfd-bind --status PATH` says whether PATH is served.
 //!
@@ -12,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod bind;
+mod copy;
 mod lock;
 mod mountinfo;
 mod notify;
@@ -22,9 +24,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
-use exeseal::Source;
 use rustix::fs::{FileType, OFlags};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -42,8 +43,9 @@ const MAX_STALE: usize = 256;
     version,
     about = "Serve an executable from a sealed in-memory copy bind-mounted over its path",
     long_about = "Serve an executable from a sealed in-memory copy bind-mounted over its path.\n\n\
-        memfd-bind PATH copies PATH into a sealed memfd, bind-mounts it over PATH and stays \
-        running: every exec of PATH then runs that one immutable copy. SIGTERM or SIGINT \
+        memfd-bind PATH copies PATH into an immutable in-memory copy (huge-page tmpfs, or a \
+        sealed memfd with --copy memfd), bind-mounts it over PATH and stays running: every \
+        exec of PATH then runs that one copy. SIGTERM or SIGINT \
         unmounts it. If the daemon is killed, PATH stays covered by a dead mount (exec and open \
         fail with ENOENT) until `memfd-bind --cleanup PATH` (or the next start) removes it.\n\n\
         Only processes allowed to ptrace the daemon (in practice root) can use PATH while served.\n\n\
@@ -75,6 +77,12 @@ struct Cli {
     /// How to attach the mount (auto: new mount API, else mount(2))
     #[arg(long, value_enum, default_value_t = MountApi::Auto, value_name = "API")]
     mount_api: MountApi,
+
+    /// What to serve: auto (hugetmpfs where the kernel offers huge tmpfs pages, else memfd),
+    /// hugetmpfs (an immutable copy on a private read-only tmpfs in huge pages) or memfd
+    /// (a sealed memfd, as runc)
+    #[arg(long = "copy", value_enum, default_value_t = copy::Kind::Auto, value_name = "KIND")]
+    copy: copy::Kind,
 
     /// The executable to serve (absolute or relative; a symlink is resolved to the file it names)
     #[arg(value_name = "PATH")]
@@ -255,40 +263,25 @@ fn serve(cli: &Cli) -> Result<()> {
 
     // Copy exactly the file we will mount over: read it through its handle.
     let src = sys::reopen(file.as_fd(), OFlags::RDONLY, &target.path.to_string_lossy())?;
-    let memfd = exeseal::clone_binary(&memfd_name(&target), Source::Fd(src.as_fd()))
-        .map_err(|e| anyhow!("{}: cannot make a sealed copy: {e}", target.display()))?;
+    let copy = copy::make(src.as_fd(), stx.stx_size, cli.copy, &memfd_name(&target))
+        .with_context(|| target.display().to_string())?;
     drop(src);
-    let copied = sys::fstat(memfd.as_fd(), "memfd")?.st_size as u64;
-    if copied != stx.stx_size {
-        bail!(
-            "{}: copied {copied} bytes but the file has {} (changed while copying?)",
-            target.display(),
-            stx.stx_size
-        );
-    }
-    if !exeseal::is_sealed(memfd.as_fd())? {
-        bail!("{}: the memfd copy is not sealed", target.display());
-    }
-    let memfd_link = sys::readlink_fd(
-        sys::open_magic_link(memfd.as_fd(), "memfd")?.as_fd(),
-        "memfd",
-    )?;
-    tracing::debug!(memfd = %memfd_link.to_string_lossy(), fd = memfd.as_raw_fd(), bytes = copied, "sealed copy made");
+    tracing::debug!(copy = copy.kind, link = %copy.link.to_string_lossy(), fd = copy.fd.as_raw_fd(), bytes = copy.bytes, "sealed copy made");
 
     let api = bind::attach(
-        memfd.as_fd(),
+        copy.fd.as_fd(),
         file.as_fd(),
         cli.mount_api,
         &target.path.to_string_lossy(),
     )
     .with_context(|| format!("{}: cannot bind-mount the sealed copy", target.display()))?;
     drop(file);
-    let mnt_id = match bind::verify_ours(&target, memfd.as_fd()) {
+    let mnt_id = match bind::verify_ours(&target, copy.fd.as_fd()) {
         Ok(id) => id,
         Err(e) => {
             // Take down whatever we attached, if it is recognisably ours.
             if let Ok(Top::Bind(b)) = target.inspect() {
-                if b.owner == Some((sys::getpid(), memfd.as_raw_fd() as u32)) {
+                if b.owner == Some((sys::getpid(), copy.fd.as_raw_fd() as u32)) {
                     let _ = sys::umount_fd(b.fd.as_fd(), "our memfd-bind mount");
                 }
             }
@@ -296,9 +289,9 @@ fn serve(cli: &Cli) -> Result<()> {
         }
     };
     tracing::info!(
-        path = %target.display(), memfd = %memfd_link.to_string_lossy(), bytes = copied, mount_api = api, mnt_id,
+        path = %target.display(), copy = copy.kind, link = %copy.link.to_string_lossy(), bytes = copy.bytes, mount_api = api, mnt_id,
         pid = sys::getpid(), lock = %lock.path.display(),
-        "serving from a sealed memfd (F_SEAL_SEAL|SHRINK|GROW|WRITE); waiting for SIGTERM/SIGINT"
+        "serving from a sealed in-memory copy; waiting for SIGTERM/SIGINT"
     );
     notify::notify(&format!(
         "READY=1\nSTATUS=serving {} (mount {mnt_id})",
@@ -310,7 +303,7 @@ fn serve(cli: &Cli) -> Result<()> {
     notify::notify("STOPPING=1");
     bind::detach_if_ours(&target, mnt_id)?;
     // Keep the copy alive until the mount is gone.
-    drop(memfd);
+    drop(copy);
     drop(lock);
     Ok(())
 }

@@ -7,7 +7,6 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -33,10 +32,11 @@ pub struct Target {
 pub enum Top {
     /// The file system object itself (no magic-link mount on it).
     Plain { fd: OwnedFd, stx: Box<Statx> },
-    /// A memfd-bind mount: a bind mount of a `/proc/<pid>/fd/<n>` magic link.
+    /// A memfd-bind mount: a bind mount of a `/proc/<pid>/fd/<n>` magic link
+    /// to a sealed copy, or a dead one.
     Bind(BindMount),
-    /// A bind mount of a live magic link to something that is not a memfd
-    /// (not ours: left alone).
+    /// A bind mount of a live magic link to something that is not a sealed
+    /// copy (not ours: left alone).
     Foreign(OsString),
 }
 
@@ -46,8 +46,8 @@ pub struct BindMount {
     pub mnt_id: u64,
     /// `(pid, fd)` of the magic link, from the mount's root in mountinfo.
     pub owner: Option<(u32, u32)>,
-    /// Where the magic link points (`/memfd:... (deleted)`), `None` when it is
-    /// dead: the process that held the memfd is gone (a stale mount).
+    /// Where the magic link points (`/memfd:... (deleted)`, `/#<ino>
+    /// (deleted)`), `None` when it is dead: the process that held the memfd is gone (a stale mount).
     pub link: Option<OsString>,
 }
 
@@ -198,8 +198,11 @@ impl Target {
         // A procfs symlink mounted on the path: a bind mount of a magic link.
         let owner = mountinfo::by_id(stx.stx_mnt_id)?.and_then(|m| mountinfo::magic_link_root(&m));
         let link = match sys::readlink_fd(fd.as_fd(), &what) {
-            Ok(l) if l.as_bytes().starts_with(b"/memfd:") => Some(l),
-            Ok(l) => return Ok(Top::Foreign(l)),
+            Ok(l) => match self.servable_behind(&what)? {
+                Some(true) => Some(l),
+                Some(false) => return Ok(Top::Foreign(l)),
+                None => None,
+            },
             // The process (or its fd) behind the magic link is gone.
             Err(e) if e.errno == Errno::NOENT => None,
             Err(e) => return Err(e.into()),
@@ -210,6 +213,17 @@ impl Target {
             owner,
             link,
         }))
+    }
+
+    /// Following the live magic link on the path: is it a copy memfd-bind
+    /// serves (a sealed memfd or an immutable read-only tmpfs copy)? `None`
+    /// when the link died in the meantime.
+    fn servable_behind(&self, what: &str) -> Result<Option<bool>> {
+        match sys::openat(self.dir.as_fd(), &self.name, OFlags::PATH, what) {
+            Ok(fd) => crate::copy::is_servable(fd.as_fd()).map(Some),
+            Err(e) if e.errno == Errno::NOENT => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The final name, for the memfd's name (shown in /proc/<pid>/exe).

@@ -431,32 +431,68 @@ fn assert_not_served(w: &mut World) {
     );
 }
 
-/// Exec'ing the path runs a sealed memfd; returns the /proc/<pid>/exe link.
-fn assert_exec_sealed(w: &World, path: &Path) -> String {
+impl Daemon {
+    /// The copy this daemon serves (`hugetmpfs` or `memfd`), from its log.
+    fn copy_kind(&self) -> String {
+        let log = self.log();
+        let kind = log
+            .split("copy=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no copy=\"…\" in the log:\n{log}"));
+        assert!(
+            kind == "hugetmpfs" || kind == "memfd",
+            "unknown copy {kind}:\n{log}"
+        );
+        kind.to_string()
+    }
+}
+
+/// Exec'ing the path runs the daemon's sealed copy of kind `kind`: exeseal
+/// (what a runtime started from it asks) judges it already sealed. Returns
+/// the /proc/<pid>/exe link.
+fn assert_exec_sealed(w: &World, path: &Path, kind: &str) -> String {
     let mut child = w.exec(path).expect("exec the served path");
     let exe_link = fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
     let exe = fs::File::open(format!("/proc/{}/exe", child.id())).expect("open /proc/<pid>/exe");
-    let sealed = exeseal::is_sealed(exe.as_fd()).expect("is_sealed");
+    let protection = exeseal::protection_of(exe.as_fd()).expect("protection_of");
     let _ = child.kill();
     let _ = child.wait();
     let link = exe_link.to_string_lossy().into_owned();
-    assert!(
-        link.starts_with("/memfd:memfd-bind:"),
-        "process runs {link}, not the memfd"
-    );
-    assert!(sealed, "/proc/<pid>/exe ({link}) is not a sealed memfd");
+    match kind {
+        "memfd" => {
+            assert!(
+                link.starts_with("/memfd:memfd-bind:"),
+                "process runs {link}, not the memfd"
+            );
+            assert_eq!(protection, Some(exeseal::Protection::SharedMemfd), "{link}");
+        }
+        _ => {
+            // An O_TMPFILE on a detached tmpfs: no name but its inode's.
+            assert!(
+                link.starts_with("/#") && link.ends_with(" (deleted)"),
+                "process runs {link}, not an unlinked tmpfs copy"
+            );
+            assert_eq!(
+                protection,
+                Some(exeseal::Protection::SharedTmpfsCopy),
+                "{link}"
+            );
+        }
+    }
     link
 }
 
-#[test]
-fn serves_a_sealed_copy_and_sigterm_restores_the_file() {
-    require_root!();
+/// Serve the test binary with `extra` args, check exec and writes, stop with
+/// SIGTERM and check the path is the file again. Returns the copy kind.
+fn serve_and_restore(extra: &[&str]) -> String {
     let mut w = World::new();
     let exe = w.exe.clone();
     assert_not_served(&mut w);
 
-    let d = w.start(&[], &exe);
+    let d = w.start(extra, &exe);
     let pid = w.daemons[d].pid();
+    let kind = w.daemons[d].copy_kind();
     assert_served(&mut w, pid);
     let mounts = w.mounts_on(&exe);
     assert_eq!(mounts.len(), 1, "one mount on the path: {mounts:?}");
@@ -475,8 +511,8 @@ fn serves_a_sealed_copy_and_sigterm_restores_the_file() {
         None => assert_eq!(w.state_files().len(), 1),
     }
 
-    let link = assert_exec_sealed(&w, &exe);
-    println!("exec of the served path runs {link} (sealed)");
+    let link = assert_exec_sealed(&w, &exe, &kind);
+    println!("exec of the served path runs {link} ({kind}, sealed)");
     assert!(
         w.bytes_in_ns(&exe) == w.original,
         "the sealed copy has the original bytes"
@@ -532,6 +568,58 @@ fn serves_a_sealed_copy_and_sigterm_restores_the_file() {
         w.state_files()
     );
     w.assert_host_untouched();
+    kind
+}
+
+/// Whether this kernel can make exeseal's huge-page tmpfs copy (huge tmpfs
+/// pages, immutable tmpfs files): asked of exeseal directly.
+fn hugetmpfs_possible() -> Result<(), String> {
+    let f = fs::File::open("/bin/true").unwrap();
+    exeseal::clone_binary_hugetmpfs(exeseal::Source::Fd(f.as_fd()))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// The default (`--copy auto`) serves the huge-page tmpfs copy wherever
+/// exeseal can make one, and a sealed memfd only where it cannot.
+#[test]
+fn serves_a_sealed_copy_and_sigterm_restores_the_file() {
+    require_root!();
+    let kind = serve_and_restore(&[]);
+    match hugetmpfs_possible() {
+        Ok(()) => assert_eq!(kind, "hugetmpfs", "auto did not pick the huge-page copy"),
+        Err(why) => {
+            println!("no huge-page tmpfs copy on this kernel ({why}): auto serves a memfd");
+            assert_eq!(kind, "memfd");
+        }
+    }
+}
+
+#[test]
+fn copy_memfd_serves_a_sealed_memfd_as_runc() {
+    require_root!();
+    assert_eq!(serve_and_restore(&["--copy", "memfd"]), "memfd");
+}
+
+#[test]
+fn copy_hugetmpfs_serves_an_immutable_tmpfs_copy_or_says_why_not() {
+    require_root!();
+    if let Err(why) = hugetmpfs_possible() {
+        // Asked for explicitly, it fails with the kernel's reason and leaves
+        // nothing behind.
+        let mut w = World::new();
+        let exe = w.exe.clone();
+        let out = w.run(&["--copy", "hugetmpfs", exe.to_str().unwrap()]);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(
+            out.stderr.contains("cannot make a huge-page tmpfs copy"),
+            "{out:?}"
+        );
+        println!("SKIP serving: {why}");
+        assert_not_served(&mut w);
+        return;
+    }
+    assert_eq!(serve_and_restore(&["--copy", "hugetmpfs"]), "hugetmpfs");
 }
 
 /// The runtime itself, served: it finds itself already sealed and copies
@@ -572,11 +660,107 @@ fn served_sealrun_reports_already_sealed_and_copies_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     let r: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(r["chosen"], "already-sealed-memfd", "{r}");
+    let want = match w.daemons[d].copy_kind().as_str() {
+        "memfd" => "already-sealed-memfd",
+        _ => "already-sealed-tmpfs",
+    };
+    assert_eq!(r["chosen"], want, "{r}");
     assert_eq!(r["bytes_copied"], 0, "{r}");
     w.daemons[d].signal(Signal::TERM);
     assert_eq!(w.daemons[d].wait().code(), Some(0));
     assert!(w.bytes_in_ns(&exe) == w.original);
+}
+
+/// A live magic-link mount of a copy that is not sealed (here a memfd with
+/// the binary's bytes but no seals: memfd-bind's shape without its
+/// protection) is someone else's: refused, reported as not served, left
+/// alone by --cleanup.
+#[test]
+fn a_magic_link_mount_of_an_unsealed_copy_is_left_alone() {
+    require_root!();
+    let mut w = World::new();
+    let exe = w.exe.clone();
+    // The mount is made inside the world's namespace by this test binary
+    // itself (the ignored helper below), which then holds the memfd.
+    let ready = w.dir.join("foreign-ready");
+    let mut foreign = w
+        .nsenter()
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "--ignored", "foreign_magic_link_mount_helper"])
+        .env(FOREIGN_TARGET_ENV, &exe)
+        .env(FOREIGN_READY_ENV, &ready)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !ready.exists() {
+        assert!(
+            foreign.try_wait().unwrap().is_none() && start.elapsed() < TIMEOUT,
+            "the foreign mount was not made"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(w.mounts_on(&exe).len(), 1);
+
+    let out = w.run(&[exe.to_str().unwrap()]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "{}: covered by a bind mount of a magic link to ",
+            exe.display()
+        )),
+        "{out:?}"
+    );
+    let st = w.status(&exe);
+    assert_eq!(st.code, Some(3), "{st:?}");
+    let out = w.run(&["--cleanup", exe.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        w.mounts_on(&exe).len(),
+        1,
+        "--cleanup removed a live foreign mount"
+    );
+    assert!(w.state_files().is_empty(), "{:?}", w.state_files());
+    // Once its holder lets go, it is a dead mount like any other.
+    let _ = foreign.kill();
+    let _ = foreign.wait();
+    assert_eq!(w.status(&exe).code, Some(1));
+}
+
+const FOREIGN_TARGET_ENV: &str = "MEMFD_BIND_TEST_FOREIGN_TARGET";
+const FOREIGN_READY_ENV: &str = "MEMFD_BIND_TEST_FOREIGN_READY";
+
+/// Run by `a_magic_link_mount_of_an_unsealed_copy_is_left_alone` in its
+/// world's mount namespace (a no-op anywhere else): mounts the magic link of
+/// an unsealed memfd holding the target's bytes over the target, the way
+/// memfd-bind mounts (the procfs link itself, opened O_PATH|O_NOFOLLOW), and
+/// keeps the memfd open until killed.
+#[test]
+#[ignore = "a helper, run by a_magic_link_mount_of_an_unsealed_copy_is_left_alone"]
+fn foreign_magic_link_mount_helper() {
+    let (Some(target), Some(ready)) = (
+        std::env::var_os(FOREIGN_TARGET_ENV),
+        std::env::var_os(FOREIGN_READY_ENV),
+    ) else {
+        return;
+    };
+    let memfd = rustix::fs::memfd_create("unsealed", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    let mut f = fs::File::from(memfd);
+    f.write_all(&fs::read(&target).unwrap()).unwrap();
+    let link = rustix::fs::open(
+        format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f)),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    rustix::mount::mount_bind(
+        format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&link)).as_str(),
+        target.as_os_str(),
+    )
+    .unwrap();
+    fs::write(ready, b"").unwrap();
+    std::thread::sleep(TIMEOUT * 10);
+    drop((link, f));
 }
 
 #[test]
@@ -653,7 +837,7 @@ fn a_new_daemon_clears_a_stale_mount_before_serving() {
         w.mounts_on(&exe)
     );
     assert_served(&mut w, pid2);
-    assert_exec_sealed(&w, &exe);
+    assert_exec_sealed(&w, &exe, &w.daemons[d2].copy_kind());
     w.daemons[d2].signal(Signal::INT);
     assert_eq!(w.daemons[d2].wait().code(), Some(0));
     assert_not_served(&mut w);
@@ -823,8 +1007,9 @@ fn relative_paths_and_symlinks_resolve_to_the_real_file() {
         .unwrap()
         .file_type()
         .is_symlink());
-    assert_exec_sealed(&w, &link);
-    assert_exec_sealed(&w, &exe);
+    let kind = w.daemons[d].copy_kind();
+    assert_exec_sealed(&w, &link, &kind);
+    assert_exec_sealed(&w, &exe, &kind);
     let st = w.status(&link);
     assert_eq!(
         st.stdout.trim(),
@@ -853,7 +1038,7 @@ fn both_mount_apis_work() {
         assert!(log.contains(shown), "{api}: {log}");
         let pid = w.daemons[d].pid();
         assert_served(&mut w, pid);
-        assert_exec_sealed(&w, &exe);
+        assert_exec_sealed(&w, &exe, &w.daemons[d].copy_kind());
         w.daemons[d].signal(Signal::TERM);
         assert_eq!(w.daemons[d].wait().code(), Some(0), "{api}");
         assert_not_served(&mut w);
