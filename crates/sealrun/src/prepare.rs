@@ -33,7 +33,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use libcontainer::oci_spec::runtime::{Capability, LinuxSeccomp, Process, Spec};
+use libcontainer::oci_spec::runtime::{Capability, Process, Spec};
 
 use crate::lend::GiveBack;
 use serde_json::Value;
@@ -146,11 +146,15 @@ fn remove_dir(dir: &Path) {
 }
 
 /// Writes the corrected config of `bundle` (canonical) for container `id`
-/// under `root`, or returns `None` when it needs no correction.
+/// under `root`, or returns `None` when it needs no correction. `original`
+/// is the bundle's config as parsed (`config::load_spec`): the profile and
+/// process are read from it rather than parsed again out of the JSON value,
+/// which would carry a second copy of their deserializers.
 pub fn prepare(
     root: &Path,
     id: &str,
     bundle: &Path,
+    original: &Spec,
     systemd: bool,
     no_pivot: bool,
 ) -> Result<Option<PreparedBundle>> {
@@ -165,7 +169,7 @@ pub fn prepare(
     // The stub's limit counts every syscall the profile names, those in
     // rules `correct` drops (equal to the default action) too.
     let names_before = seccomp_names(&config);
-    let needs_stub = stub_for(&config, &names_before)?.is_some();
+    let needs_stub = stub_for(original, &names_before).is_some();
     let mut changed = correct(&mut config, id, systemd);
     let dropped_names = seccomp_names(&config) != names_before;
     if let Some(rootfs) = &rootfs {
@@ -188,16 +192,13 @@ pub fn prepare(
     // absolute.
     let later = config.clone();
     let lent = if needs_stub {
-        lend_for_stub(&mut config)
-            .with_context(|| format!("failed to read the process of {}", path.display()))?
+        lend_for_stub(original, &mut config)?
     } else {
         None
     };
     if let Some(binds) = &binds {
         binds.rewrite(&mut config);
     }
-    let spec: Spec = serde_json::from_value(config.clone())
-        .with_context(|| format!("failed to parse the corrected {}", path.display()))?;
     let dir = dir_for(root, id);
     // Never taken over: another create of this id may be using it right
     // now. One left by a create that died is removed by `delete --force`.
@@ -207,10 +208,11 @@ pub fn prepare(
             dir.display()
         )
     })?;
-    let prepared = PreparedBundle {
+    let mut prepared = PreparedBundle {
         dir,
         keep: false,
-        spec,
+        // Read back from the file below (see `config::load_spec`).
+        spec: Spec::default(),
         later: (lent.is_some() || binds.is_some())
             .then(|| serde_json::to_vec(&later))
             .transpose()?,
@@ -242,7 +244,10 @@ pub fn prepare(
         // process from it takes these out again (`take_lent`).
         write_json(&prepared.dir.join(LENT), &lent.to_json())?;
     }
-    write_json(&prepared.dir.join("config.json"), &config)?;
+    let copy = prepared.dir.join("config.json");
+    write_json(&copy, &config)?;
+    prepared.spec = crate::config::load_spec(&copy)
+        .with_context(|| format!("failed to parse the corrected {}", path.display()))?;
     tracing::debug!(id, dir = %prepared.dir.display(), "config prepared for libcontainer");
     Ok(Some(prepared))
 }
@@ -308,25 +313,23 @@ fn seccomp_names(config: &Value) -> Vec<String> {
 }
 
 /// The -ENOSYS stub the config's profile gets, if any.
-fn stub_for(config: &Value, names: &[String]) -> Result<Option<crate::seccomp_stub::Stub>> {
-    let profile = match config.pointer("/linux/seccomp") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(p) => p,
-    };
-    let profile: LinuxSeccomp =
-        serde_json::from_value(profile.clone()).context("failed to read the seccomp profile")?;
-    Ok(crate::seccomp_stub::Stub::for_profile(&profile, names))
+fn stub_for(spec: &Spec, names: &[String]) -> Option<crate::seccomp_stub::Stub> {
+    let profile = spec.linux().as_ref()?.seccomp().as_ref()?;
+    crate::seccomp_stub::Stub::for_profile(profile, names)
 }
 
 /// The init loads the profile's -ENOSYS stub (`seccomp_stub`) after
 /// libcontainer has dropped to the process's capabilities: without
 /// no_new_privs that takes CAP_SYS_ADMIN, lent in the config libcontainer
 /// reads and taken back by the executor before the init waits for `start`.
-fn lend_for_stub(config: &mut Value) -> Result<Option<GiveBack>> {
-    let Some(process) = config.get("process").filter(|p| !p.is_null()) else {
+///
+/// The process is the bundle's (`correct` changes only a
+/// `noNewPrivileges: false`, which reads the same here, and never the
+/// capabilities written back).
+fn lend_for_stub(original: &Spec, config: &mut Value) -> Result<Option<GiveBack>> {
+    let Some(mut process) = original.process().clone() else {
         return Ok(None);
     };
-    let mut process: Process = serde_json::from_value(process.clone())?;
     if process.no_new_privileges() == Some(true) {
         return Ok(None);
     }
@@ -562,8 +565,9 @@ mod tests {
         // What prepare does: a stub, then the loan where it is needed.
         let lend = |c: &mut Value| -> Option<GiveBack> {
             let names = seccomp_names(c);
-            stub_for(c, &names).unwrap()?;
-            lend_for_stub(c).unwrap()
+            let original: Spec = serde_json::from_value(c.clone()).unwrap();
+            stub_for(&original, &names)?;
+            lend_for_stub(&original, c).unwrap()
         };
         let mut c = config(None, "SCMP_ACT_ERRNO", &["CAP_KILL"]);
         let lent = lend(&mut c).expect("lent");
@@ -600,9 +604,8 @@ mod tests {
             assert_eq!(c, before);
         }
         // Explicit nulls read as libcontainer reads them.
-        assert!(stub_for(&json!({"linux": {"seccomp": null}}), &[])
-            .unwrap()
-            .is_none());
+        let null: Spec = serde_json::from_value(json!({"linux": {"seccomp": null}})).unwrap();
+        assert!(stub_for(&null, &[]).is_none());
         let mut arg = json!({"op": "SCMP_CMP_MASKED_EQ", "value": 7, "valueTwo": null});
         assert!(swap_masked_eq(&mut arg));
         assert_eq!(
@@ -621,7 +624,8 @@ mod tests {
             json!({"root": {"path": "rootfs"}, "linux": {}}).to_string(),
         )
         .unwrap();
-        let prepared = prepare(root.path(), "c1", bundle.path(), false, false)
+        let original = crate::config::load_spec(&bundle.path().join("config.json")).unwrap();
+        let prepared = prepare(root.path(), "c1", bundle.path(), &original, false, false)
             .unwrap()
             .unwrap();
         let copy: Value =
@@ -642,7 +646,8 @@ mod tests {
         drop(prepared);
         assert!(!dir.exists());
         // Persisted: stays until the container's delete removes it.
-        let prepared = prepare(root.path(), "c1", bundle.path(), false, false)
+        let original = crate::config::load_spec(&bundle.path().join("config.json")).unwrap();
+        let prepared = prepare(root.path(), "c1", bundle.path(), &original, false, false)
             .unwrap()
             .unwrap();
         prepared.persist().unwrap();

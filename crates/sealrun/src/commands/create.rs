@@ -84,7 +84,14 @@ pub fn build_init_container(
 
     let copy_up = tmpcopyup::targets(&spec);
     // What libcontainer reads: the bundle's config, or a corrected copy.
-    let prepared = prepare::prepare(&root, id, &bundle, runtime.systemd_cgroup, opts.no_pivot)?;
+    let prepared = prepare::prepare(
+        &root,
+        id,
+        &bundle,
+        &spec,
+        runtime.systemd_cgroup,
+        opts.no_pivot,
+    )?;
     let spec = match &prepared {
         Some(p) => p.spec().clone(),
         None => spec,
@@ -314,12 +321,7 @@ pub fn check_pid_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Parses a config.json with serde_json directly: its errors carry the line
-/// and column, oci-spec's `Spec::load` only says "serde failed".
-pub fn load_spec(path: &Path) -> Result<Spec> {
-    let bytes = crate::config::read_limited(path)?;
-    serde_json::from_slice(&bytes).with_context(|| format!("failed to parse {}", path.display()))
-}
+pub use crate::config::load_spec;
 
 #[cfg(test)]
 mod tests {
