@@ -27,6 +27,7 @@ cp "$BIN_DIR"/sealrun "$work/bin/sealrun"
 cp "$BIN_DIR"/sealrun "$work/served-auto/sealrun"
 cp "$BIN_DIR"/sealrun "$work/served-memfd/sealrun"
 . bench/bundle.sh
+. bench/serve.sh
 bench_bundle "$work/bundle" "$work/bin/sealrun" '["sleep", "600"]'
 
 shmem() { awk '/^Shmem:/ {print $2}' /proc/meminfo; }
@@ -61,16 +62,9 @@ size=$(stat -c %s "$work/bin/sealrun")
   # up to one 2 MiB page more than the file) and runc's sealed memfd.
   for copy in auto memfd; do
     before=$(shmem)
-    "$BIN_DIR"/memfd-bind --state-dir "$work/memfd-bind-$copy" --copy $copy "$work/served-$copy/sealrun" \
-      >"$work/daemon-$copy.log" 2>&1 &
-    daemons="$daemons $!"
-    for _ in $(seq 100); do
-      "$BIN_DIR"/memfd-bind --state-dir "$work/memfd-bind-$copy" --status "$work/served-$copy/sealrun" >/dev/null 2>&1 && break
-      sleep 0.05
-    done
-    kind=$(sed -n 's/.*copy="\([a-z]*\)".*/\1/p' "$work/daemon-$copy.log" | head -n1)
-    echo "| memfd-bind ($kind) daemon alone (one copy) | 0 | $(( ($(shmem) - before) / 1024 )) | — | — |"
-    measure "served by memfd-bind ($kind)" "$work/served-$copy/sealrun"
+    serve_with_memfd_bind "$work" $copy
+    echo "| memfd-bind ($served_kind) daemon alone (one copy) | 0 | $(( ($(shmem) - before) / 1024 )) | — | — |"
+    measure "served by memfd-bind ($served_kind)" "$work/served-$copy/sealrun"
   done
 } >bench/memory.md # not a pipe: daemons must reach cleanup
 cat bench/memory.md

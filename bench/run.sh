@@ -58,6 +58,7 @@ cp "$BIN_DIR"/sealrun "$work/served-auto/sealrun"
 cp "$BIN_DIR"/sealrun "$work/served-memfd/sealrun"
 cp "$BIN_DIR"/sealrun "$work/sealed/sealrun"
 . bench/bundle.sh
+. bench/serve.sh
 bench_bundle "$work/bundle" "$work/bin/sealrun" '["/bin/true"]'
 
 cmds=()
@@ -70,16 +71,8 @@ if [ -x "$BIN_DIR"/memfd-bind ]; then
   # Both copies memfd-bind serves, side by side: its default (a huge-page
   # tmpfs copy where the kernel offers one) and runc's sealed memfd.
   for copy in auto memfd; do
-    "$BIN_DIR"/memfd-bind --state-dir "$work/memfd-bind-$copy" --copy $copy "$work/served-$copy/sealrun" \
-      >"$work/memfd-bind-$copy.log" 2>&1 &
-    daemons="$daemons $!"
-    for _ in $(seq 100); do
-      "$BIN_DIR"/memfd-bind --state-dir "$work/memfd-bind-$copy" --status "$work/served-$copy/sealrun" >/dev/null 2>&1 && break
-      sleep 0.05
-    done
-    kind=$(sed -n 's/.*copy="\([a-z]*\)".*/\1/p' "$work/memfd-bind-$copy.log" | head -n1)
-    [ -n "$kind" ] || { echo "bench: memfd-bind --copy $copy did not serve:" >&2; cat "$work/memfd-bind-$copy.log" >&2; exit 1; }
-    add "sealrun under memfd-bind ($kind)" "$work/served-$copy/sealrun --root $work/state/memfd-bind-$copy run -b $work/bundle ctr"
+    serve_with_memfd_bind "$work" $copy
+    add "sealrun under memfd-bind ($served_kind)" "$work/served-$copy/sealrun --root $work/state/memfd-bind-$copy run -b $work/bundle ctr"
   done
 fi
 if [ -x "$BIN_DIR"/sealmount ]; then

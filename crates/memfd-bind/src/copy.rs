@@ -5,8 +5,9 @@
 //! - **hugetmpfs** (the default where the kernel offers it): an unlinked copy
 //!   on a private tmpfs of its own in huge pages, immutable, on a read-only
 //!   mount that no namespace holds. Every exec of the path faults the binary
-//!   in from 2 MiB pages: on the bench host a `run` from a memfd costs 1.03x
-//!   of one from the file on disk, from this copy 1.00x (bench/RESULTS.md).
+//!   in from 2 MiB pages: on the bench host a `run` served from a memfd
+//!   costs 1.03-1.07x of one from the file on disk, from this copy 0.99-1.00x
+//!   (bench/RESULTS.md).
 //!   It costs up to one huge page more memory than the file (rounding).
 //! - **memfd** (runc's kind, the fallback): a sealed memfd
 //!   (`F_SEAL_SEAL|SHRINK|GROW|WRITE`) in the kernel's internal shm mount,
