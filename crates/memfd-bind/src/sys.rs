@@ -71,6 +71,25 @@ pub fn statx(fd: BorrowedFd<'_>, what: &str) -> Result<Statx> {
     .map_err(|e| error("statx(STATX_MNT_ID)", fd_name(fd, what), e))
 }
 
+/// The mount id of the file `fd` holds, from cached attributes
+/// (AT_STATX_DONT_SYNC: a network or FUSE file system is not asked).
+pub fn statx_cached_mnt_id(fd: BorrowedFd<'_>, what: &str) -> Result<u64> {
+    rfs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::MNT_ID,
+    )
+    .map(|stx| stx.stx_mnt_id)
+    .map_err(|e| {
+        error(
+            "statx(AT_STATX_DONT_SYNC, STATX_MNT_ID)",
+            fd_name(fd, what),
+            e,
+        )
+    })
+}
+
 pub fn fstatfs_type(fd: BorrowedFd<'_>, what: &str) -> Result<rfs::FsWord> {
     rfs::fstatfs(fd)
         .map(|s| s.f_type)

@@ -19,6 +19,10 @@ use crate::sys;
 /// How many symlinks we follow before giving up (the kernel's limit).
 const MAX_SYMLINKS: usize = 40;
 
+/// How many times [`Target::inspect`] looks again when the path's mounts
+/// change under it before it gives up.
+const INSPECT_TRIES: usize = 8;
+
 /// A resolved path: its directory (held open) and final name.
 pub struct Target {
     /// The absolute path of the file served (canonical directory + name).
@@ -172,58 +176,107 @@ impl Target {
     }
 
     /// Look at what is on top of the path now.
+    ///
+    /// Judging a magic-link mount takes a second walk of the path (to follow
+    /// the link); if the mounts on it changed in between, the look is taken
+    /// again, so a verdict always belongs to the mount it is acted on.
     pub fn inspect(&self) -> Result<Top> {
+        for _ in 0..INSPECT_TRIES {
+            if let Some(top) = self.inspect_once()? {
+                return Ok(top);
+            }
+        }
+        bail!(
+            "{}: the mounts on the path keep changing while memfd-bind looks at them",
+            self.what()
+        )
+    }
+
+    /// `None` when the path's top mount changed while it was judged.
+    fn inspect_once(&self) -> Result<Option<Top>> {
         let what = self.what();
-        let fd = match sys::openat(
-            self.dir.as_fd(),
-            &self.name,
-            OFlags::PATH | OFlags::NOFOLLOW,
-            &what,
-        ) {
-            Ok(fd) => fd,
-            Err(e) if e.errno == Errno::NOENT => bail!("{what}: no such file"),
-            Err(e) => return Err(e.into()),
-        };
-        let stx = sys::statx(fd.as_fd(), &what)?;
+        let (fd, stx) = self.top_handle(&what)?;
         let mounted_on = stx.stx_mnt_id != self.dir_mnt_id;
         if !(mounted_on
             && file_type(&stx) == FileType::Symlink
             && sys::fstatfs_type(fd.as_fd(), &what)? == PROC_SUPER_MAGIC)
         {
-            return Ok(Top::Plain {
+            return Ok(Some(Top::Plain {
                 fd,
                 stx: Box::new(stx),
-            });
+            }));
         }
-        // A procfs symlink mounted on the path: a bind mount of a magic link.
+        // A procfs symlink mounted on the path. Only a bind mount of a
+        // `/proc/<pid>/fd/<n>` magic link can be memfd-bind's; any other
+        // procfs link (`/proc/self`, `/proc/mounts`) is someone else's, also
+        // when following it from here leads nowhere.
         let owner = mountinfo::by_id(stx.stx_mnt_id)?.and_then(|m| mountinfo::magic_link_root(&m));
         let link = match sys::readlink_fd(fd.as_fd(), &what) {
+            Ok(l) if owner.is_none() => return Ok(Some(Top::Foreign(l))),
             Ok(l) => match self.servable_behind(&what)? {
                 Some(true) => Some(l),
-                Some(false) => return Ok(Top::Foreign(l)),
-                None => None,
+                Some(false) => return Ok(Some(Top::Foreign(l))),
+                // The follow found nothing: dead only if the link itself
+                // now says so (its process or fd went away meanwhile).
+                None => match sys::readlink_fd(fd.as_fd(), &what) {
+                    Err(e) if e.errno == Errno::NOENT => None,
+                    Err(e) => return Err(e.into()),
+                    Ok(l) => return Ok(Some(Top::Foreign(l))),
+                },
             },
             // The process (or its fd) behind the magic link is gone.
             Err(e) if e.errno == Errno::NOENT => None,
             Err(e) => return Err(e.into()),
         };
-        Ok(Top::Bind(BindMount {
+        // The follow walked the path again: it must have met this mount.
+        if self.top_handle(&what)?.1.stx_mnt_id != stx.stx_mnt_id {
+            return Ok(None);
+        }
+        Ok(Some(Top::Bind(BindMount {
             fd,
             mnt_id: stx.stx_mnt_id,
             owner,
             link,
-        }))
+        })))
+    }
+
+    /// O_PATH|O_NOFOLLOW handle of the top of the path, and its statx.
+    fn top_handle(&self, what: &str) -> Result<(OwnedFd, Statx)> {
+        let fd = match sys::openat(
+            self.dir.as_fd(),
+            &self.name,
+            OFlags::PATH | OFlags::NOFOLLOW,
+            what,
+        ) {
+            Ok(fd) => fd,
+            Err(e) if e.errno == Errno::NOENT => bail!("{what}: no such file"),
+            Err(e) => return Err(e.into()),
+        };
+        let stx = sys::statx(fd.as_fd(), what)?;
+        Ok((fd, stx))
     }
 
     /// Following the live magic link on the path: is it a copy memfd-bind
     /// serves (a sealed memfd or an immutable read-only tmpfs copy)? `None`
-    /// when the link died in the meantime.
+    /// when the link leads nowhere (it died in the meantime).
+    ///
+    /// Both copies live on mounts no namespace lists (the kernel's shm
+    /// mount, a dissolved private tmpfs): a file on a listed mount is
+    /// someone else's without asking its file system more than a cached
+    /// statx, so a link into a hung FUSE or NFS mount cannot stall us.
     fn servable_behind(&self, what: &str) -> Result<Option<bool>> {
-        match sys::openat(self.dir.as_fd(), &self.name, OFlags::PATH, what) {
-            Ok(fd) => crate::copy::is_servable(fd.as_fd()).map(Some),
-            Err(e) if e.errno == Errno::NOENT => Ok(None),
-            Err(e) => Err(e.into()),
+        let fd = match sys::openat(self.dir.as_fd(), &self.name, OFlags::PATH, what) {
+            Ok(fd) => fd,
+            Err(e) if e.errno == Errno::NOENT => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mnt_id = sys::statx_cached_mnt_id(fd.as_fd(), what)?;
+        if mountinfo::by_id(mnt_id)?.is_some() {
+            return Ok(Some(false));
         }
+        crate::copy::is_servable(fd.as_fd())
+            .map(Some)
+            .with_context(|| format!("{what}: cannot tell what its magic link leads to"))
     }
 
     /// The final name, for the memfd's name (shown in /proc/<pid>/exe).

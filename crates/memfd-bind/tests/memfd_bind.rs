@@ -671,74 +671,86 @@ fn served_sealrun_reports_already_sealed_and_copies_nothing() {
     assert!(w.bytes_in_ns(&exe) == w.original);
 }
 
-/// A live magic-link mount of a copy that is not sealed (here a memfd with
-/// the binary's bytes but no seals: memfd-bind's shape without its
-/// protection) is someone else's: refused, reported as not served, left
-/// alone by --cleanup.
+/// Foreign procfs-link mounts on the path are someone else's: refused,
+/// reported as not served, left alone by --cleanup. Two kinds: a live magic
+/// link to a copy that is not sealed (a memfd with the binary's bytes but no
+/// seals: memfd-bind's shape without its protection), which becomes a dead
+/// mount like any other once its holder exits; and a procfs symlink that is
+/// no `/proc/<pid>/fd/<n>` link at all (`/proc/self`), whose target, read
+/// from the path, leads nowhere, and which is never stale.
 #[test]
-fn a_magic_link_mount_of_an_unsealed_copy_is_left_alone() {
+fn foreign_procfs_link_mounts_are_left_alone() {
     require_root!();
-    let mut w = World::new();
-    let exe = w.exe.clone();
-    // The mount is made inside the world's namespace by this test binary
-    // itself (the ignored helper below), which then holds the memfd.
-    let ready = w.dir.join("foreign-ready");
-    let mut foreign = w
-        .nsenter()
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "--ignored", "foreign_magic_link_mount_helper"])
-        .env(FOREIGN_TARGET_ENV, &exe)
-        .env(FOREIGN_READY_ENV, &ready)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !ready.exists() {
-        assert!(
-            foreign.try_wait().unwrap().is_none() && start.elapsed() < TIMEOUT,
-            "the foreign mount was not made"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(w.mounts_on(&exe).len(), 1);
+    for kind in ["unsealed-memfd", "proc-self"] {
+        let mut w = World::new();
+        let exe = w.exe.clone();
+        // The mount is made inside the world's namespace by this test binary
+        // itself (the ignored helper below), which then holds what it needs.
+        let ready = w.dir.join("foreign-ready");
+        let mut foreign = w
+            .nsenter()
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", "--ignored", "foreign_magic_link_mount_helper"])
+            .env(FOREIGN_KIND_ENV, kind)
+            .env(FOREIGN_TARGET_ENV, &exe)
+            .env(FOREIGN_READY_ENV, &ready)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !ready.exists() {
+            assert!(
+                foreign.try_wait().unwrap().is_none() && start.elapsed() < TIMEOUT,
+                "{kind}: the foreign mount was not made"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(w.mounts_on(&exe).len(), 1, "{kind}");
 
-    let out = w.run(&[exe.to_str().unwrap()]);
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(
-        out.stderr.contains(&format!(
-            "{}: covered by a bind mount of a magic link to ",
-            exe.display()
-        )),
-        "{out:?}"
-    );
-    let st = w.status(&exe);
-    assert_eq!(st.code, Some(3), "{st:?}");
-    let out = w.run(&["--cleanup", exe.to_str().unwrap()]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(
-        w.mounts_on(&exe).len(),
-        1,
-        "--cleanup removed a live foreign mount"
-    );
-    assert!(w.state_files().is_empty(), "{:?}", w.state_files());
-    // Once its holder lets go, it is a dead mount like any other.
-    let _ = foreign.kill();
-    let _ = foreign.wait();
-    assert_eq!(w.status(&exe).code, Some(1));
+        let out = w.run(&[exe.to_str().unwrap()]);
+        assert_eq!(out.code, Some(1), "{kind}: {out:?}");
+        assert!(
+            out.stderr.contains(&format!(
+                "{}: covered by a bind mount of a magic link to ",
+                exe.display()
+            )),
+            "{kind}: {out:?}"
+        );
+        let st = w.status(&exe);
+        assert_eq!(st.code, Some(3), "{kind}: {st:?}");
+        let out = w.run(&["--cleanup", exe.to_str().unwrap()]);
+        assert_eq!(out.code, Some(0), "{kind}: {out:?}");
+        assert_eq!(
+            w.mounts_on(&exe).len(),
+            1,
+            "{kind}: --cleanup removed a live foreign mount"
+        );
+        assert!(w.state_files().is_empty(), "{kind}: {:?}", w.state_files());
+        let _ = foreign.kill();
+        let _ = foreign.wait();
+        let after = match kind {
+            // Once its holder lets go, it is a dead mount like any other.
+            "unsealed-memfd" => 1,
+            _ => 3,
+        };
+        assert_eq!(w.status(&exe).code, Some(after), "{kind}");
+    }
 }
 
+const FOREIGN_KIND_ENV: &str = "MEMFD_BIND_TEST_FOREIGN_KIND";
 const FOREIGN_TARGET_ENV: &str = "MEMFD_BIND_TEST_FOREIGN_TARGET";
 const FOREIGN_READY_ENV: &str = "MEMFD_BIND_TEST_FOREIGN_READY";
 
-/// Run by `a_magic_link_mount_of_an_unsealed_copy_is_left_alone` in its
-/// world's mount namespace (a no-op anywhere else): mounts the magic link of
-/// an unsealed memfd holding the target's bytes over the target, the way
-/// memfd-bind mounts (the procfs link itself, opened O_PATH|O_NOFOLLOW), and
-/// keeps the memfd open until killed.
+/// Run by `foreign_procfs_link_mounts_are_left_alone` in its world's mount
+/// namespace (a no-op anywhere else): mounts a procfs link over the target
+/// the way memfd-bind mounts (the link itself, opened O_PATH|O_NOFOLLOW,
+/// through /proc/self/fd), and holds it until killed. The link is the magic
+/// link of an unsealed memfd holding the target's bytes, or /proc/self.
 #[test]
-#[ignore = "a helper, run by a_magic_link_mount_of_an_unsealed_copy_is_left_alone"]
+#[ignore = "a helper, run by foreign_procfs_link_mounts_are_left_alone"]
 fn foreign_magic_link_mount_helper() {
-    let (Some(target), Some(ready)) = (
+    let (Some(kind), Some(target), Some(ready)) = (
+        std::env::var_os(FOREIGN_KIND_ENV),
         std::env::var_os(FOREIGN_TARGET_ENV),
         std::env::var_os(FOREIGN_READY_ENV),
     ) else {
@@ -747,8 +759,12 @@ fn foreign_magic_link_mount_helper() {
     let memfd = rustix::fs::memfd_create("unsealed", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
     let mut f = fs::File::from(memfd);
     f.write_all(&fs::read(&target).unwrap()).unwrap();
+    let source = match kind.to_str() {
+        Some("unsealed-memfd") => format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f)),
+        _ => "/proc/self".to_string(),
+    };
     let link = rustix::fs::open(
-        format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f)),
+        source.as_str(),
         rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )

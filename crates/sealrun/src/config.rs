@@ -30,21 +30,60 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// A config.json as oci-spec's `Spec`, checked against the limits first.
+pub fn load_spec(path: &Path) -> Result<Spec> {
+    load_spec_and_bytes(path).map(|(spec, _)| spec)
+}
+
+/// [`load_spec`], and the bytes it was parsed from (checked against the
+/// limits), for a caller that also reads the JSON as such.
 ///
 /// Parsed from a `BufReader<File>` on purpose: that is how libcontainer
 /// parses it (oci-spec's `Spec::load`), and serde makes one copy of the
 /// whole Spec deserializer per reader type. Parsing the bytes already read
 /// (`from_slice`) or a `Value` (`from_value`) instead carried two more copies,
-/// ~250 KB of the binary. serde_json's errors name the line and column here
-/// as well; oci-spec's `Spec::load` only says "serde failed".
-pub fn load_spec(path: &Path) -> Result<Spec> {
+/// ~600 KB of the binary. serde_json's errors name the line and column here
+/// as well; oci-spec's `Spec::load` only says "serde failed". The file is
+/// read twice, so it must not change in between: its identity, size and
+/// times are compared around both reads (a file rewritten meanwhile is
+/// refused, as its bytes and its parse could disagree).
+pub fn load_spec_and_bytes(path: &Path) -> Result<(Spec, Vec<u8>)> {
     let mut file =
-        std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
-    read_checked(&file, path)?;
+        File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    let before = identity(&file, path)?;
+    let bytes = read_checked(&file, path)?;
     file.seek(SeekFrom::Start(0))
         .with_context(|| format!("failed to rewind {} (not a regular file?)", path.display()))?;
-    serde_json::from_reader(BufReader::new(file))
-        .with_context(|| format!("failed to parse {}", path.display()))
+    // Exactly `BufReader<File>` (a `&File` or `&mut BufReader` reader would
+    // be a type of its own, with its own deserializer): parsed from a
+    // duplicate of the fd, while `file` stays for the check after.
+    let reader = file
+        .try_clone()
+        .with_context(|| format!("failed to duplicate the fd of {}", path.display()))?;
+    let spec = serde_json::from_reader(BufReader::new(reader))
+        .with_context(|| format!("failed to parse {}", path.display()))?;
+    if identity(&file, path)? != before {
+        bail!("{} changed while it was being read", path.display());
+    }
+    Ok((spec, bytes))
+}
+
+/// What tells a rewrite of an open file: device, inode, size, and its
+/// modification and change times (fine-grained once they have been read
+/// since Linux 6.13's multigrain timestamps, to the clock tick before).
+fn identity(file: &File, path: &Path) -> Result<(u64, u64, u64, i64, i64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file
+        .metadata()
+        .with_context(|| format!("failed to stat {}", path.display()))?;
+    Ok((
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ))
 }
 
 /// Reads `file` (named `path`) whole, within the limits.
@@ -112,6 +151,22 @@ mod tests {
         assert_eq!(too_deep(br#"{"a":"[[[[\"{{{{"}"#, 1), None);
         let deep = "[".repeat(100_000);
         assert_eq!(too_deep(deep.as_bytes(), MAX_DEPTH), Some(MAX_DEPTH));
+    }
+
+    #[test]
+    fn a_config_rewritten_in_place_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, r#"{"ociVersion":"1.0.2"}"#).unwrap();
+        let file = File::open(&path).unwrap();
+        let before = identity(&file, &path).unwrap();
+        // Same size, other bytes: only the times tell (a tick apart).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, r#"{"ociVersion":"1.0.3"}"#).unwrap();
+        assert_ne!(identity(&file, &path).unwrap(), before);
+        let (spec, bytes) = load_spec_and_bytes(&path).unwrap();
+        assert_eq!(spec.version(), "1.0.3");
+        assert_eq!(bytes, br#"{"ociVersion":"1.0.3"}"#);
     }
 
     #[test]

@@ -147,20 +147,21 @@ fn remove_dir(dir: &Path) {
 
 /// Writes the corrected config of `bundle` (canonical) for container `id`
 /// under `root`, or returns `None` when it needs no correction. `original`
-/// is the bundle's config as parsed (`config::load_spec`): the profile and
-/// process are read from it rather than parsed again out of the JSON value,
-/// which would carry a second copy of their deserializers.
+/// is the bundle's config as parsed and the bytes it was parsed from
+/// (`config::load_spec_and_bytes`): the JSON to correct is those bytes, not
+/// a second read that could differ, and the profile and process are taken
+/// from the parse rather than parsed again out of the JSON value, which
+/// would carry a second copy of their deserializers.
 pub fn prepare(
     root: &Path,
     id: &str,
     bundle: &Path,
-    original: &Spec,
+    (original, bytes): (&Spec, &[u8]),
     systemd: bool,
     no_pivot: bool,
 ) -> Result<Option<PreparedBundle>> {
     let path = bundle.join("config.json");
-    let bytes = crate::config::read_limited(&path)?;
-    let mut config: Value = serde_json::from_slice(&bytes)
+    let mut config: Value = serde_json::from_slice(bytes)
         .with_context(|| format!("failed to parse {}", path.display()))?;
     let rootfs = config
         .pointer("/root/path")
@@ -624,10 +625,18 @@ mod tests {
             json!({"root": {"path": "rootfs"}, "linux": {}}).to_string(),
         )
         .unwrap();
-        let original = crate::config::load_spec(&bundle.path().join("config.json")).unwrap();
-        let prepared = prepare(root.path(), "c1", bundle.path(), &original, false, false)
-            .unwrap()
-            .unwrap();
+        let (original, bytes) =
+            crate::config::load_spec_and_bytes(&bundle.path().join("config.json")).unwrap();
+        let prepared = prepare(
+            root.path(),
+            "c1",
+            bundle.path(),
+            (&original, &bytes),
+            false,
+            false,
+        )
+        .unwrap()
+        .unwrap();
         let copy: Value =
             serde_json::from_slice(&std::fs::read(prepared.dir().join("config.json")).unwrap())
                 .unwrap();
@@ -646,10 +655,18 @@ mod tests {
         drop(prepared);
         assert!(!dir.exists());
         // Persisted: stays until the container's delete removes it.
-        let original = crate::config::load_spec(&bundle.path().join("config.json")).unwrap();
-        let prepared = prepare(root.path(), "c1", bundle.path(), &original, false, false)
-            .unwrap()
-            .unwrap();
+        let (original, bytes) =
+            crate::config::load_spec_and_bytes(&bundle.path().join("config.json")).unwrap();
+        let prepared = prepare(
+            root.path(),
+            "c1",
+            bundle.path(),
+            (&original, &bytes),
+            false,
+            false,
+        )
+        .unwrap()
+        .unwrap();
         prepared.persist().unwrap();
         assert!(dir.exists());
         remove(&root.path().join("c1"));

@@ -52,7 +52,7 @@ pub fn build_init_container(
 ) -> Result<Container> {
     let id = opts.id;
     validate_id(id)?;
-    let (bundle, spec) = check_bundle(opts.bundle)?;
+    let (bundle, spec, config_bytes) = check_bundle(opts.bundle)?;
     crate::validate::check(&spec, &bundle).with_context(|| {
         format!(
             "invalid configuration in {}",
@@ -88,7 +88,7 @@ pub fn build_init_container(
         &root,
         id,
         &bundle,
-        &spec,
+        (&spec, &config_bytes),
         runtime.systemd_cgroup,
         opts.no_pivot,
     )?;
@@ -260,7 +260,7 @@ fn discard(container: &mut Container) {
 /// Checks the bundle up front so that a bad bundle gives a precise error
 /// before libcontainer touches anything. Returns the canonical bundle path
 /// and its spec.
-fn check_bundle(bundle: &Path) -> Result<(PathBuf, Spec)> {
+fn check_bundle(bundle: &Path) -> Result<(PathBuf, Spec, Vec<u8>)> {
     let bundle = std::fs::canonicalize(bundle)
         .with_context(|| format!("bundle {} is not accessible", bundle.display()))?;
     if !bundle.is_dir() {
@@ -270,7 +270,7 @@ fn check_bundle(bundle: &Path) -> Result<(PathBuf, Spec)> {
     if !config.exists() {
         bail!("bundle {} has no config.json", bundle.display());
     }
-    let spec = load_spec(&config)?;
+    let (spec, bytes) = crate::config::load_spec_and_bytes(&config)?;
     let root = spec
         .root()
         .as_ref()
@@ -302,7 +302,7 @@ fn check_bundle(bundle: &Path) -> Result<(PathBuf, Spec)> {
             config.display()
         );
     }
-    Ok((bundle, spec))
+    Ok((bundle, spec, bytes))
 }
 
 /// The pid file must be creatable: its directory has to exist.
