@@ -9,7 +9,7 @@
 //!
 //! | strategy | cost | how |
 //! |---|---|---|
-//! | already sealed | 0 | /proc/self/exe is a sealed memfd (memfd-bind) or a lower-only overlay mount (sealmount) |
+//! | already sealed | 0 | /proc/self/exe is memfd-bind's copy (an unlinked, immutable file on a read-only tmpfs, or a sealed memfd) or a lower-only overlay mount (sealmount) |
 //! | [`Strategy::Overlayfs`] | ~0, no copy | private detached lower-only overlayfs over the binary's dir |
 //! | [`Strategy::Hugetmpfs`] | one copy, in huge pages | O_TMPFILE on a private detached tmpfs (`huge=within_size`, else `always`), sized first and written whole, mount read-only, kept only as O_PATH |
 //! | [`Strategy::Memfd`] | one copy | memfd with F_SEAL_SEAL/SHRINK/GROW/WRITE (+EXEC) |
@@ -329,7 +329,7 @@ impl Sealer {
         self
     }
 
-    /// Whether a protection made by someone else (memfd-bind's sealed memfd,
+    /// Whether a protection made by someone else (memfd-bind's sealed copy,
     /// sealmount's overlay) counts as sealed.
     pub fn accept_existing(mut self, yes: bool) -> Self {
         self.accept_existing = yes;
