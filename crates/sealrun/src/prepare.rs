@@ -625,18 +625,21 @@ mod tests {
             json!({"root": {"path": "rootfs"}, "linux": {}}).to_string(),
         )
         .unwrap();
-        let (original, bytes) =
-            crate::config::load_spec_and_bytes(&bundle.path().join("config.json")).unwrap();
-        let prepared = prepare(
-            root.path(),
-            "c1",
-            bundle.path(),
-            (&original, &bytes),
-            false,
-            false,
-        )
-        .unwrap()
-        .unwrap();
+        let prepare_c1 = || {
+            let (original, bytes) =
+                crate::config::load_spec_and_bytes(&bundle.path().join("config.json")).unwrap();
+            prepare(
+                root.path(),
+                "c1",
+                bundle.path(),
+                (&original, &bytes),
+                false,
+                false,
+            )
+            .unwrap()
+            .unwrap()
+        };
+        let prepared = prepare_c1();
         let copy: Value =
             serde_json::from_slice(&std::fs::read(prepared.dir().join("config.json")).unwrap())
                 .unwrap();
@@ -655,18 +658,7 @@ mod tests {
         drop(prepared);
         assert!(!dir.exists());
         // Persisted: stays until the container's delete removes it.
-        let (original, bytes) =
-            crate::config::load_spec_and_bytes(&bundle.path().join("config.json")).unwrap();
-        let prepared = prepare(
-            root.path(),
-            "c1",
-            bundle.path(),
-            (&original, &bytes),
-            false,
-            false,
-        )
-        .unwrap()
-        .unwrap();
+        let prepared = prepare_c1();
         prepared.persist().unwrap();
         assert!(dir.exists());
         remove(&root.path().join("c1"));
