@@ -323,15 +323,42 @@ pub fn private_tmpfs(
     // The mount refuses to become read-only while a file is open for
     // writing on it (EBUSY).
     drop(rw);
-    sys::mount_setattr(
-        mnt.as_fd(),
-        MountAttrFlags::MOUNT_ATTR_RDONLY
-            | MountAttrFlags::MOUNT_ATTR_NOSUID
-            | MountAttrFlags::MOUNT_ATTR_NODEV,
-        MountAttrFlags::empty(),
-        "private tmpfs",
-    )?;
+    make_read_only(mnt.as_fd())?;
     Ok((handle, copied))
+}
+
+/// How long [`make_read_only`] waits for other processes to let go of the
+/// copy's writable file, in all.
+const RDONLY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Makes the private tmpfs mount read-only once our writable fd is closed.
+///
+/// In a multithreaded caller, a fork in another thread at the wrong moment
+/// gives its child a duplicate of that fd (the same open file), which it
+/// holds until it execs (O_CLOEXEC) or exits; meanwhile the kernel refuses
+/// the read-only flag with EBUSY. Seen in 24 of 100 copies made while two
+/// threads spawned `true` in a loop (`hugetmpfs_copy_survives_concurrent_forks`).
+/// The window is a fork-to-exec, so it is waited out, backing off from
+/// 50 µs, for at most [`RDONLY_WAIT`]; the copy is never returned writable.
+fn make_read_only(mnt: BorrowedFd<'_>) -> Result<(), SysError> {
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_micros(50);
+    loop {
+        match sys::mount_setattr(
+            mnt,
+            MountAttrFlags::MOUNT_ATTR_RDONLY
+                | MountAttrFlags::MOUNT_ATTR_NOSUID
+                | MountAttrFlags::MOUNT_ATTR_NODEV,
+            MountAttrFlags::empty(),
+            "private tmpfs",
+        ) {
+            Err(e) if e.errno == Errno::BUSY && start.elapsed() < RDONLY_WAIT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Directories a temp copy may go to, in order: the caller's (runtime state

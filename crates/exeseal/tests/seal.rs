@@ -810,6 +810,49 @@ fn detects_a_shared_tmpfs_copy_but_not_a_writable_one() {
     assert_eq!(json(&out.stdout)["protection"], serde_json::Value::Null);
 }
 
+/// In a multithreaded caller, another thread's fork holds a duplicate of
+/// every fd until its child execs, the huge-page copy's writable fd too: the
+/// mount then refuses to become read-only (EBUSY). The copy waits that out
+/// instead of failing (it failed so in CI, under the test harness's own
+/// forks).
+#[test]
+fn hugetmpfs_copy_survives_concurrent_forks() {
+    require_root!();
+    let fx = Fixture::new();
+    let src = std::fs::File::open(&fx.bin).unwrap();
+    let copy =
+        || exeseal::clone_binary_hugetmpfs(exeseal::Source::Fd(std::os::fd::AsFd::as_fd(&src)));
+    if let Err(e) = copy() {
+        println!("SKIP: no huge-page tmpfs copy on this kernel: {e}");
+        return;
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let forkers: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = Command::new("true").status();
+                }
+            })
+        })
+        .collect();
+    let results: Vec<_> = (0..100).map(|_| copy().map(drop)).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for f in forkers {
+        f.join().unwrap();
+    }
+    let failed: Vec<String> = results
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| e.to_string()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 100 copies failed: {failed:?}",
+        failed.len()
+    );
+}
+
 #[test]
 fn ensure_sealed_reexecs_exactly_once() {
     require_root!();
