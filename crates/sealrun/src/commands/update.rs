@@ -7,7 +7,6 @@
 //! applied on top of the container's cgroups through libcgroups; a paused
 //! container stays paused.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -162,17 +161,22 @@ fn quota_first(resources: &LinuxResources, cgroups: &[PathBuf]) -> Option<LinuxR
 }
 
 /// `-r FILE` or `-r -`: runc's JSON, an OCI LinuxResources.
+///
+/// Read through a `BufReader<File>` (stdin as a duplicate of fd 0): the
+/// reader type libcontainer parses config.json with, so the binary carries
+/// one LinuxResources deserializer, not a second one for a `&str` (~40 KB).
 fn read_resources(path: &std::path::Path) -> Result<LinuxResources> {
-    let mut text = String::new();
-    if path == std::path::Path::new("-") {
+    use std::os::fd::AsFd;
+    let file = if path == std::path::Path::new("-") {
         std::io::stdin()
-            .read_to_string(&mut text)
-            .context("failed to read resources from stdin")?;
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .context("failed to read resources from stdin")?
     } else {
-        text = std::fs::read_to_string(path)
-            .with_context(|| format!("failed to read {}", path.display()))?;
-    }
-    serde_json::from_str(&text).with_context(|| {
+        std::fs::File::open(path).with_context(|| format!("failed to read {}", path.display()))?
+    };
+    serde_json::from_reader(std::io::BufReader::new(file)).with_context(|| {
         format!(
             "failed to parse the resources in {} (a JSON LinuxResources object)",
             path.display()
