@@ -59,11 +59,7 @@ pub fn is_servable(fd: BorrowedFd<'_>) -> Result<bool> {
 pub fn make(src: BorrowedFd<'_>, size: u64, kind: Kind, memfd_name: &str) -> Result<SealedCopy> {
     let (fd, kind, want) = match kind {
         Kind::Memfd => (memfd(src, memfd_name)?, "memfd", Protection::SharedMemfd),
-        Kind::Hugetmpfs => (
-            hugetmpfs(src).map_err(|e| anyhow!("{e}"))?,
-            "hugetmpfs",
-            Protection::SharedTmpfsCopy,
-        ),
+        Kind::Hugetmpfs => (hugetmpfs(src)?, "hugetmpfs", Protection::SharedTmpfsCopy),
         Kind::Auto => match hugetmpfs(src) {
             Ok(fd) => (fd, "hugetmpfs", Protection::SharedTmpfsCopy),
             Err(e) => {
@@ -96,8 +92,8 @@ fn memfd(src: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
 
 /// The error names the kernel's refusal (no THP, no fsopen, no tmpfs inode
 /// flags), which `auto` logs before it falls back.
-fn hugetmpfs(src: BorrowedFd<'_>) -> Result<OwnedFd, String> {
+fn hugetmpfs(src: BorrowedFd<'_>) -> Result<OwnedFd> {
     exeseal::clone_binary_hugetmpfs(Source::Fd(src))
         .map(|(fd, _)| fd)
-        .map_err(|e| format!("cannot make a huge-page tmpfs copy: {e}"))
+        .map_err(|e| anyhow!("cannot make a huge-page tmpfs copy: {e}"))
 }

@@ -51,7 +51,8 @@ pub struct BindMount {
     /// `(pid, fd)` of the magic link, from the mount's root in mountinfo.
     pub owner: Option<(u32, u32)>,
     /// Where the magic link points (`/memfd:... (deleted)`, `/#<ino>
-    /// (deleted)`), `None` when it is dead: the process that held the memfd is gone (a stale mount).
+    /// (deleted)`), `None` when it is dead: the process that held the copy
+    /// is gone (a stale mount).
     pub link: Option<OsString>,
 }
 
