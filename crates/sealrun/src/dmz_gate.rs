@@ -37,8 +37,8 @@ use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::oci_spec::runtime::{Capability, Spec};
 
 use crate::cli::Command;
-use crate::commands::create::load_spec;
 use crate::commands::Runtime;
+use crate::config::load_spec;
 use crate::seal::{dmz_unsafe_reason, ptrace_reason};
 use crate::{cgroupfs, record};
 

@@ -167,8 +167,8 @@ impl SealExecutor {
     }
 
     /// What a container process does last before its exec: every one, no
-    /// signal left ignored and a /dev/null stdio writable; the init, its startContainer hooks; an exec'd
-    /// process, in runc's order, its sub-cgroups (runc places the process
+    /// signal left ignored and a /dev/null stdio writable; the init, its
+    /// startContainer hooks; an exec'd process, in runc's order, its sub-cgroups (runc places the process
     /// before it runs at all), its terminal to its user, the lent
     /// capabilities out of the bounding set, the seccomp profile and its
     /// stub (so that as few syscalls as possible run under them here), the

@@ -91,13 +91,9 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
     };
     // SAFETY: TIOCSWINSZ reads one winsize from `size`, which outlives the call.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!(
-                "ioctl(fd {}, TIOCSWINSZ, {rows}x{cols}): {err}",
-                fd.as_raw_fd()
-            ),
+        return Err(call_err(
+            format_args!("ioctl(fd {}, TIOCSWINSZ, {rows}x{cols})", fd.as_raw_fd()),
+            io::Error::last_os_error(),
         ));
     }
     Ok(())
@@ -123,6 +119,12 @@ pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<
 /// arguments and the errno.
 fn op_err(call: String, err: rustix::io::Errno) -> io::Error {
     io::Error::new(io::Error::from(err).kind(), format!("{call}: {err}"))
+}
+
+/// `err` (from a libc call: `io::Error::last_os_error()`) as `call: err`,
+/// of its kind.
+fn call_err(call: impl std::fmt::Display, err: io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("{call}: {err}"))
 }
 
 /// `unshare(CLONE_FS)` then `setns(mntns, CLONE_NEWNS)` for the calling
@@ -478,10 +480,9 @@ pub fn attach_cgroup_device_program(
         )
     };
     if rc < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("bpf(BPF_PROG_ATTACH, {what}, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI): {err}"),
+        return Err(call_err(
+            format_args!("bpf(BPF_PROG_ATTACH, {what}, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI)"),
+            io::Error::last_os_error(),
         ));
     }
     Ok(())
@@ -568,10 +569,9 @@ pub fn load_seccomp_filter(program: &[libc::sock_filter], flags: libc::c_ulong) 
         )
     };
     if rc < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x}) of {len} instructions: {err}"),
+        return Err(call_err(
+            format_args!("seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x}) of {len} instructions"),
+            io::Error::last_os_error(),
         ));
     }
     Ok(())
@@ -617,8 +617,11 @@ pub fn errno_in_child_after(load: impl FnOnce() -> Result<(), String>, nr: libc:
 /// container process, after libcontainer's reopen: the container's
 /// /dev/null, checked to be the null device (1:3) like libcontainer checks.
 pub fn reopen_dev_null_rdwr() -> io::Result<()> {
-    use rustix::fs::{FileType, Mode, OFlags};
-    let null_rdev = rustix::fs::makedev(1, 3);
+    use rustix::fs::{FileType, Mode, OFlags, Stat};
+    let is_null_device = |stat: &Stat| {
+        FileType::from_raw_mode(stat.st_mode) == FileType::CharacterDevice
+            && stat.st_rdev == rustix::fs::makedev(1, 3)
+    };
     let mut null: Option<OwnedFd> = None;
     for fd in 0..3 {
         // SAFETY: fds 0-2 stay open for the process's life; only borrowed.
@@ -627,11 +630,7 @@ pub fn reopen_dev_null_rdwr() -> io::Result<()> {
         else {
             continue;
         };
-        let read_only = (flags & OFlags::RWMODE) == OFlags::RDONLY;
-        if !read_only
-            || FileType::from_raw_mode(stat.st_mode) != FileType::CharacterDevice
-            || stat.st_rdev != null_rdev
-        {
+        if (flags & OFlags::RWMODE) != OFlags::RDONLY || !is_null_device(&stat) {
             continue;
         }
         if null.is_none() {
@@ -640,9 +639,7 @@ pub fn reopen_dev_null_rdwr() -> io::Result<()> {
                     .map_err(|e| op_err("open(/dev/null, O_RDWR)".into(), e))?;
             let stat =
                 rustix::fs::fstat(&opened).map_err(|e| op_err("fstat(/dev/null)".into(), e))?;
-            if FileType::from_raw_mode(stat.st_mode) != FileType::CharacterDevice
-                || stat.st_rdev != null_rdev
-            {
+            if !is_null_device(&stat) {
                 return Err(io::Error::other(
                     "/dev/null in the container is not the null device",
                 ));
@@ -652,10 +649,9 @@ pub fn reopen_dev_null_rdwr() -> io::Result<()> {
         if let Some(null) = &null {
             // SAFETY: dup2 onto a standard fd this process owns.
             if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
-                let err = io::Error::last_os_error();
-                return Err(io::Error::new(
-                    err.kind(),
-                    format!("dup2(/dev/null, {fd}): {err}"),
+                return Err(call_err(
+                    format_args!("dup2(/dev/null, {fd})"),
+                    io::Error::last_os_error(),
                 ));
             }
         }
@@ -676,10 +672,7 @@ pub fn drop_supplementary_groups() -> io::Result<()> {
     if err.raw_os_error() == Some(libc::EPERM) {
         return Ok(());
     }
-    Err(io::Error::new(
-        err.kind(),
-        format!("setgroups(0, []): {err}"),
-    ))
+    Err(call_err("setgroups(0, [])", err))
 }
 
 /// The signals the calling thread ignores, as a mask (bit `n - 1` for
@@ -735,10 +728,7 @@ fn rt_sigaction(sig: i32, handler: Option<usize>) -> io::Result<usize> {
             Some(libc::SIG_IGN) => "SIG_IGN",
             Some(_) => "a handler",
         };
-        return Err(io::Error::new(
-            err.kind(),
-            format!("rt_sigaction({sig}, {action}): {err}"),
-        ));
+        return Err(call_err(format_args!("rt_sigaction({sig}, {action})"), err));
     }
     Ok(old[0])
 }

@@ -321,8 +321,6 @@ pub fn check_pid_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
-pub use crate::config::load_spec;
-
 #[cfg(test)]
 mod tests {
     use super::*;

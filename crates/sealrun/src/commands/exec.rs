@@ -44,7 +44,7 @@ pub fn exec(runtime: &Runtime, args: crate::cli::Exec, executor: SealExecutor) -
     // container's seccomp profile (`exec_seccomp`), or to give a terminal to
     // a user other than root.
     let bundle = &container.state.bundle;
-    let spec = super::create::load_spec(&bundle.join("config.json"))?;
+    let spec = crate::config::load_spec(&bundle.join("config.json"))?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     if let Some(profile) = profile {
         crate::exec_seccomp::check_profile(profile)

@@ -5,8 +5,9 @@ use anyhow::{Context, Result};
 use libcontainer::container::Container;
 
 use super::console::{ConsoleSocket, Relay};
-use super::create::{build_init_container, load_spec, InitOptions};
+use super::create::{build_init_container, InitOptions};
 use super::{foreground, Runtime};
+use crate::config::load_spec;
 use crate::executor::SealExecutor;
 
 pub fn run(runtime: &Runtime, args: liboci_cli::Run, executor: SealExecutor) -> Result<u8> {

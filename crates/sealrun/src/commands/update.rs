@@ -105,7 +105,7 @@ pub fn update(runtime: &Runtime, args: Update) -> Result<()> {
     let manager = super::cgroup_manager(&container)?;
     // libcgroups rewrites cgroup v1's memory.oom_control with every memory
     // update: keep what the spec asked for (create applied it, cgroupfs).
-    let disable_oom_killer = super::create::load_spec(&container.bundle().join("config.json"))
+    let disable_oom_killer = crate::config::load_spec(&container.bundle().join("config.json"))
         .ok()
         .and_then(|spec| {
             spec.linux()
